@@ -1,0 +1,96 @@
+"""Every error scenewright raises on purpose.
+
+Each message says what went wrong and what to do about it, so the CLI can show
+it as it is, with no traceback::
+
+    ScenewrightError
+    ├── ConfigError                  bad option, bad setting, missing file
+    │   ├── MissingAPIKeyError       ANTHROPIC_API_KEY is not set
+    │   └── ChapterSelectionError    --chapters names nothing that exists
+    ├── PricingError
+    │   └── UnknownModelError        no price for a model: never priced at $0
+    ├── LedgerError
+    │   ├── LedgerCorruptError       haiku_usage.json is not valid JSON or schema
+    │   └── LedgerLockError          another process holds the ledger too long
+    ├── NovelError                   the novel cannot be read or is empty
+    ├── CharacterSheetError          the character sheet is malformed
+    └── PromptError                  a prompt could not be generated
+        ├── ModelNotFoundError       404: retired or misspelt model
+        ├── AuthenticationError      401/403: the key was refused
+        ├── RateLimitError           429/529 still failing after retries
+        ├── ServiceError             5xx, timeouts, connection failures
+        └── EmptyReplyError          the model answered with no usable prompt
+
+``ValueError`` (not a ``ScenewrightError``) is raised for programming mistakes
+such as ``add_api_call(input_tokens=-1)``, as the design document's API implies.
+"""
+
+from __future__ import annotations
+
+
+class ScenewrightError(Exception):
+    """Base class: catch this to handle anything scenewright reports."""
+
+
+class ConfigError(ScenewrightError):
+    """A setting, option or input file is wrong."""
+
+
+class MissingAPIKeyError(ConfigError):
+    """The Haiku method needs ANTHROPIC_API_KEY."""
+
+
+class ChapterSelectionError(ConfigError):
+    """A --chapters selection is malformed or selects nothing."""
+
+
+class PricingError(ScenewrightError):
+    """A cost cannot be computed."""
+
+
+class UnknownModelError(PricingError):
+    """A model has no entry in the price table."""
+
+
+class LedgerError(ScenewrightError):
+    """The cost ledger cannot be read or written."""
+
+
+class LedgerCorruptError(LedgerError):
+    """The ledger file is not valid JSON or does not fit the schema."""
+
+
+class LedgerLockError(LedgerError):
+    """Another process held the ledger lock for too long."""
+
+
+class NovelError(ScenewrightError):
+    """The novel cannot be read, or has no text."""
+
+
+class CharacterSheetError(ScenewrightError):
+    """The character sheet cannot be read."""
+
+
+class PromptError(ScenewrightError):
+    """A prompt could not be generated."""
+
+
+class ModelNotFoundError(PromptError):
+    """The API answered 404 for the model: it is retired or misspelt."""
+
+
+class AuthenticationError(PromptError):
+    """The API refused the key."""
+
+
+class RateLimitError(PromptError):
+    """Rate limited or overloaded, still, after the SDK's retries."""
+
+
+class ServiceError(PromptError):
+    """The API failed, timed out, or could not be reached."""
+
+
+class EmptyReplyError(PromptError):
+    """The model's reply held no usable prompt."""
