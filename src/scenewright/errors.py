@@ -21,6 +21,9 @@ it as it is, with no traceback::
         ├── ServiceError             5xx, timeouts, connection failures
         └── EmptyReplyError          the model answered with no usable prompt
 
+Warnings that do not stop a run are ``ScenewrightWarning`` (a ``UserWarning``);
+the CLI prints them to stderr.
+
 ``ValueError`` (not a ``ScenewrightError``) is raised for programming mistakes
 such as ``add_api_call(input_tokens=-1)``, as the design document's API implies.
 """
@@ -94,3 +97,7 @@ class ServiceError(PromptError):
 
 class EmptyReplyError(PromptError):
     """The model's reply held no usable prompt."""
+
+
+class ScenewrightWarning(UserWarning):
+    """Something worth telling the user that does not stop the run."""
