@@ -1,0 +1,283 @@
+"""The main job: a novel in, a prompt manifest (and later images) out.
+
+Stages hand each other files in the output folder (see ``scenewright.manifest``), so a
+run can be interrupted at any point and started again without paying twice.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import anthropic
+
+from scenewright import __version__, config, pricing
+from scenewright.characters import load_characters
+from scenewright.cost_tracker import CostTracker
+from scenewright.errors import ConfigError
+from scenewright.fileio import atomic_write_json
+from scenewright.manifest import (
+    CACHE_FILENAME,
+    RUN_FILENAME,
+    SENTENCES_FILENAME,
+    CachedPrompt,
+    PromptCache,
+    PromptEntry,
+    prompt_key,
+    write_manifest,
+)
+from scenewright.novel import Chapter, Novel, read_novel, select_chapters
+from scenewright.prompt_generator import (
+    INSTRUCTIONS_VERSION,
+    METHODS,
+    SYSTEM_INSTRUCTIONS,
+    build_user_message,
+    generate_prompt,
+)
+from scenewright.scenes import Scene, build_scenes
+
+# Methods whose prompts cost money or time, and are therefore cached in the output folder.
+CACHED_METHODS = frozenset({"haiku"})
+
+
+@dataclass(frozen=True)
+class IllustrateOptions:
+    """What ``scenewright illustrate`` was asked to do."""
+
+    chapters: str | None = None  # "1,3-5"; None means every chapter
+    llm: str = "keyword"  # one of prompt_generator.METHODS
+    model: str | None = None  # Claude model id; None means config.DEFAULT_HAIKU_MODEL
+    characters: Path | None = None  # YAML or JSON character sheet
+    out_dir: Path | None = None  # None means scenewright-out/<novel file stem>
+    dry_run: bool = True  # prompts only; rendering arrives with the images extra
+
+
+@dataclass
+class RunResult:
+    """What a run produced, for the CLI and for scripts."""
+
+    out_dir: Path
+    session_name: str
+    entries: list[PromptEntry] = field(default_factory=list)
+    complete: bool = False
+
+    @property
+    def generated(self) -> int:
+        return sum(1 for e in self.entries if not e.reused)
+
+    @property
+    def reused(self) -> int:
+        return sum(1 for e in self.entries if e.reused)
+
+
+def session_name_for(chapters: tuple[Chapter, ...], novel: Novel) -> str:
+    """The design document's session name: ``generate_images_chapters_1``."""
+    if len(chapters) == len(novel.chapters):
+        return "generate_images_all_chapters"
+    return "generate_images_chapters_" + "_".join(str(c.number) for c in chapters)
+
+
+def default_out_dir(novel_path: Path) -> Path:
+    """``scenewright-out/<file stem>``, with the stem made safe for every file system."""
+    stem = re.sub(r"[^\w.-]+", "-", novel_path.stem, flags=re.UNICODE).strip("-.") or "novel"
+    return Path(config.DEFAULT_OUTPUT_DIR) / stem
+
+
+class IllustrationRun:
+    """A prepared run: the novel is read and the scenes are known; nothing is spent yet.
+
+    ``execute()`` generates (or reuses) one prompt per scene and writes the artifacts.
+    """
+
+    def __init__(
+        self,
+        novel_path: str | os.PathLike[str],
+        options: IllustrateOptions | None = None,
+        *,
+        cost_tracker: CostTracker | None = None,
+        client: anthropic.Anthropic | None = None,
+    ) -> None:
+        self.options = options or IllustrateOptions()
+        if self.options.llm not in METHODS:
+            raise ConfigError(
+                f"Unknown prompt method {self.options.llm!r}. Use one of: {', '.join(METHODS)}."
+            )
+        if not self.options.dry_run:
+            raise ConfigError(
+                "Rendering images is not available in this version yet. "
+                "Add --dry-run to write the prompt manifest only."
+            )
+        self.novel_path = Path(novel_path)
+        self.model: str | None = None
+        if self.options.llm == "haiku":
+            self.model = self.options.model or config.DEFAULT_HAIKU_MODEL
+            # Refuse a model we cannot price before a single token is spent on it.
+            pricing.price_for(self.model)
+        self.novel = read_novel(self.novel_path)
+        self.chapters = select_chapters(self.novel, self.options.chapters)
+        self.characters: Mapping[str, str] = (
+            load_characters(self.options.characters) if self.options.characters else {}
+        )
+        self.scenes: list[Scene] = build_scenes(self.chapters)
+        self.out_dir = self.options.out_dir or default_out_dir(self.novel_path)
+        self.session_name = session_name_for(self.chapters, self.novel)
+        self._external_tracker = cost_tracker
+        self._client = client
+        # The tracker used by the last execute(), so a caller can print its summary.
+        self.tracker: CostTracker | None = None
+
+    def _key(self, scene: Scene) -> str:
+        message = build_user_message(scene.sentence, scene.context, self.characters)
+        return prompt_key(
+            self.options.llm, self.model, INSTRUCTIONS_VERSION, SYSTEM_INSTRUCTIONS, message
+        )
+
+    def _settings(self) -> dict[str, Any]:
+        settings = asdict(self.options)
+        settings["characters"] = str(self.options.characters) if self.options.characters else None
+        settings["out_dir"] = str(self.out_dir)
+        return {
+            "scenewright_version": __version__,
+            "novel": str(self.novel_path),
+            "novel_title": self.novel.title,
+            "novel_author": self.novel.author,
+            "session_name": self.session_name,
+            "model": self.model,
+            "instructions_version": INSTRUCTIONS_VERSION,
+            "price_table_version": config.PRICE_TABLE_VERSION,
+            "settings": settings,
+        }
+
+    def execute(self, on_entry: Callable[[Scene, PromptEntry], None] | None = None) -> RunResult:
+        """Generate or reuse a prompt for every scene; always leave consistent files behind.
+
+        Whatever happens (an API error, Ctrl+C), the prompts already paid for are in the
+        cache, the manifest lists the finished entries, and the Haiku session is saved.
+        """
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        run_info = self._settings()
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        atomic_write_json(
+            self.out_dir / SENTENCES_FILENAME,
+            {
+                "novel": str(self.novel_path),
+                "title": self.novel.title,
+                "author": self.novel.author,
+                "encoding": self.novel.encoding,
+                "chapters": [
+                    {"number": c.number, "label": c.label, "title": c.title}
+                    for c in self.chapters
+                ],
+                "sentences": [s.to_json() for s in self.scenes],
+            },
+        )
+        atomic_write_json(
+            self.out_dir / RUN_FILENAME, {**run_info, "started": started, "status": "running"}
+        )
+
+        cache = PromptCache(self.out_dir / CACHE_FILENAME)
+        owns_tracker = self._external_tracker is None and self.options.llm == "haiku"
+        tracker = (
+            CostTracker(self.session_name, model=self.model)
+            if owns_tracker
+            else self._external_tracker
+        )
+        result = RunResult(out_dir=self.out_dir, session_name=self.session_name)
+        status = "failed"
+        try:
+            for scene in self.scenes:
+                entry = self._prompt_for(scene, cache, tracker)
+                result.entries.append(entry)
+                if on_entry is not None:
+                    on_entry(scene, entry)
+            result.complete = True
+            status = "complete"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            if owns_tracker and tracker is not None and tracker.get_session_stats()["api_calls"]:
+                tracker.save_session()
+            self.tracker = tracker
+            write_manifest(self.out_dir, result.entries, run=run_info, complete=result.complete)
+            atomic_write_json(
+                self.out_dir / RUN_FILENAME,
+                {
+                    **run_info,
+                    "started": started,
+                    "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "status": status,
+                    "prompts": len(result.entries),
+                    "generated": result.generated,
+                    "reused": result.reused,
+                },
+            )
+        return result
+
+    def _prompt_for(self, scene: Scene, cache: PromptCache, tracker: CostTracker | None) -> PromptEntry:
+        method = self.options.llm
+        key = self._key(scene)
+        cached = cache.get(key) if method in CACHED_METHODS else None
+        if cached is None:
+            started = time.perf_counter()
+            result = generate_prompt(
+                scene.sentence,
+                method=method,
+                context=scene.context,
+                characters=self.characters,
+                model=self.model,
+                cost_tracker=tracker,
+                client=self._client,
+            )
+            cached = CachedPrompt(
+                key=key,
+                method=method,
+                model=result.model,
+                prompt=result.prompt,
+                input_tokens=result.usage.input_tokens,
+                output_tokens=result.usage.output_tokens,
+                cost_usd=result.cost_usd,
+                duration_s=round(result.duration_s or time.perf_counter() - started, 4),
+                response_id=result.response_id,
+            )
+            if method in CACHED_METHODS:
+                cache.add(cached)
+            reused = False
+        else:
+            reused = True
+        return PromptEntry(
+            chapter=scene.chapter,
+            chapter_title=scene.chapter_title,
+            index=scene.index,
+            sentence=scene.sentence,
+            method=method,
+            model=cached.model,
+            prompt=cached.prompt,
+            input_tokens=cached.input_tokens,
+            output_tokens=cached.output_tokens,
+            cost_usd=cached.cost_usd,
+            duration_s=cached.duration_s,
+            response_id=cached.response_id,
+            reused=reused,
+            key=key,
+        )
+
+
+def illustrate(
+    novel_path: str | os.PathLike[str],
+    options: IllustrateOptions | None = None,
+    *,
+    cost_tracker: CostTracker | None = None,
+    client: anthropic.Anthropic | None = None,
+    on_entry: Callable[[Scene, PromptEntry], None] | None = None,
+) -> RunResult:
+    """Read ``novel_path`` and write one prompt per selected sentence; see ``IllustrationRun``."""
+    run = IllustrationRun(novel_path, options, cost_tracker=cost_tracker, client=client)
+    return run.execute(on_entry)
+
