@@ -49,6 +49,15 @@ HAIKU_TIMEOUT_SECONDS = 60.0
 # Retries the anthropic SDK makes on 429, 529 and connection errors before we report.
 HAIKU_MAX_RETRIES = 3
 
+# --- Writing prompts ----------------------------------------------------------
+
+# Estimated CLIP tokens a keyword prompt may use: CLIP reads 75 plus start/end, the rest is margin.
+KEYWORD_PROMPT_TOKEN_BUDGET = 60
+# Style and quality tags that end every keyword prompt and that Haiku is asked to end with.
+PROMPT_STYLE_TAGS = ("detailed illustration", "cinematic lighting", "high quality")
+# Largest character sheet read, in bytes; a real one is a few kilobytes.
+CHARACTER_SHEET_MAX_BYTES = 1_000_000
+
 # --- Reading novels -----------------------------------------------------------
 
 # Sentences before and after the current one that go into its scene context.
