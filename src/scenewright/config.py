@@ -22,6 +22,14 @@ HAIKU_INPUT_COST_PER_MILLION = Decimal("0.10")
 # USD per million output tokens for DEFAULT_HAIKU_MODEL (the design document's knob).
 HAIKU_OUTPUT_COST_PER_MILLION = Decimal("0.50")
 
+# Prompts longer than this many tokens (uncached input + cache writes + cache reads) put the
+# whole request for DEFAULT_HAIKU_MODEL in its long-context tier.
+HAIKU_LONG_CONTEXT_THRESHOLD_TOKENS = 100_000
+# USD per million input tokens for DEFAULT_HAIKU_MODEL in its long-context tier.
+HAIKU_LONG_CONTEXT_INPUT_COST_PER_MILLION = Decimal("0.50")
+# USD per million output tokens for DEFAULT_HAIKU_MODEL in its long-context tier.
+HAIKU_LONG_CONTEXT_OUTPUT_COST_PER_MILLION = Decimal("2.50")
+
 # Identifies this price table in every recorded call; bump it when prices change.
 PRICE_TABLE_VERSION = "2026-12-01"
 
@@ -38,6 +46,55 @@ MODEL_PRICES: dict[str, tuple[Decimal, Decimal, str]] = {
     "claude-3-5-haiku-20241022": (Decimal("0.80"), Decimal("4.00"), "2024-11-04"),
     "claude-3-5-haiku-latest": (Decimal("0.80"), Decimal("4.00"), "2024-11-04"),
     "claude-3-haiku-20240307": (Decimal("0.25"), Decimal("1.25"), "2024-03-13"),
+    "claude-sonnet-5-5": (Decimal("2.00"), Decimal("10.00"), "2026-12-03"),
+    "claude-sonnet-5": (Decimal("2.00"), Decimal("10.00"), "2026-12-03"),
+    "claude-sonnet-4-6": (Decimal("3.00"), Decimal("15.00"), "2026-03-21"),
+    "claude-sonnet-4-5": (Decimal("3.00"), Decimal("15.00"), "2025-09-29"),
+    "claude-sonnet-4-5-20250929": (Decimal("3.00"), Decimal("15.00"), "2025-09-29"),
+    "claude-sonnet-4-0": (Decimal("3.00"), Decimal("15.00"), "2025-05-22"),
+    "claude-sonnet-4-20250514": (Decimal("3.00"), Decimal("15.00"), "2025-05-22"),
+    "claude-3-7-sonnet-20250219": (Decimal("3.00"), Decimal("15.00"), "2025-02-24"),
+    "claude-opus-5-5": (Decimal("4.00"), Decimal("20.00"), "2026-12-03"),
+    "claude-opus-5": (Decimal("5.00"), Decimal("25.00"), "2026-12-03"),
+    "claude-opus-4-6": (Decimal("5.00"), Decimal("25.00"), "2026-03-21"),
+    "claude-opus-4-5": (Decimal("5.00"), Decimal("25.00"), "2025-11-24"),
+    "claude-opus-4-5-20251101": (Decimal("5.00"), Decimal("25.00"), "2025-11-24"),
+    "claude-opus-4-1": (Decimal("15.00"), Decimal("75.00"), "2025-08-05"),
+    "claude-opus-4-1-20250805": (Decimal("15.00"), Decimal("75.00"), "2025-08-05"),
+    "claude-opus-4-0": (Decimal("15.00"), Decimal("75.00"), "2025-05-22"),
+    "claude-opus-4-20250514": (Decimal("15.00"), Decimal("75.00"), "2025-05-22"),
+}
+
+# Prompt-caching prices as multiples of a model's input price; CACHE_PRICES lists the
+# models that differ.
+CACHE_WRITE_5M_MULTIPLIER = Decimal("1.25")
+# A 1-hour cache write costs this multiple of the input price.
+CACHE_WRITE_1H_MULTIPLIER = Decimal("2")
+# A cache read (hit or refresh) costs this multiple of the input price.
+CACHE_READ_MULTIPLIER = Decimal("0.1")
+# The Batch API bills every rate (input, output, cache) at this multiple.
+BATCH_MULTIPLIER = Decimal("0.5")
+
+# USD per million tokens for models whose cache prices are not the multiples above:
+# (5-minute cache write, 1-hour cache write, cache read).
+CACHE_PRICES: dict[str, tuple[Decimal, Decimal, Decimal]] = {
+    "claude-opus-5-5": (Decimal("5.00"), Decimal("8.00"), Decimal("0.20")),
+    "claude-3-haiku-20240307": (Decimal("0.30"), Decimal("0.50"), Decimal("0.03")),
+}
+
+# Long-context tiers: (prompt-token threshold, input, output USD per million). A request whose
+# prompt is over the threshold is billed at these rates for all its tokens, and its cache rates
+# scale by the same factor as its input rate. Models not listed have one flat price.
+LONG_CONTEXT_PRICES: dict[str, tuple[int, Decimal, Decimal]] = {
+    DEFAULT_HAIKU_MODEL: (
+        HAIKU_LONG_CONTEXT_THRESHOLD_TOKENS,
+        HAIKU_LONG_CONTEXT_INPUT_COST_PER_MILLION,
+        HAIKU_LONG_CONTEXT_OUTPUT_COST_PER_MILLION,
+    ),
+    "claude-sonnet-4-5": (200_000, Decimal("6.00"), Decimal("22.50")),
+    "claude-sonnet-4-5-20250929": (200_000, Decimal("6.00"), Decimal("22.50")),
+    "claude-sonnet-4-0": (200_000, Decimal("6.00"), Decimal("22.50")),
+    "claude-sonnet-4-20250514": (200_000, Decimal("6.00"), Decimal("22.50")),
 }
 
 # --- Calling Claude -----------------------------------------------------------
