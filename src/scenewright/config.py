@@ -147,3 +147,11 @@ def costs_dir() -> Path:
 def ledger_path() -> Path:
     """The cumulative ledger: <costs dir>/haiku_usage.json."""
     return costs_dir() / LEDGER_FILENAME
+
+
+# --- Splitting novels ---------------------------------------------------------
+
+# Largest file read_novel accepts; the longest novels on Project Gutenberg are under 6 MB.
+MAX_NOVEL_BYTES = 16 * 1024 * 1024
+# A repeated heading with under this share of its longest twin's words is a contents entry.
+DUPLICATE_HEADING_MAX_SHARE = 0.2
