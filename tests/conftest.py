@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from fakes.anthropic_server import FakeAnthropicServer
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -17,6 +19,9 @@ def costs_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     monkeypatch.setenv("SCENEWRIGHT_COSTS_DIR", str(path))
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    # The SDK's other credential sources, so no developer's own setup leaks into a test.
+    for name in ("ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_PROFILE", "ANTHROPIC_CUSTOM_HEADERS"):
+        monkeypatch.delenv(name, raising=False)
     return path
 
 
@@ -33,3 +38,19 @@ def shared_novel(name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} is not present on this machine")
     return path
+
+
+@pytest.fixture
+def fake_anthropic(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAnthropicServer]:
+    """A fake Messages API on 127.0.0.1, with ANTHROPIC_BASE_URL and a key pointing at it.
+
+    Script it with ``fake_anthropic.reply(...)`` / ``.fail(status, ...)``; read
+    ``fake_anthropic.requests``. See ``tests/fakes/anthropic_server.py``.
+    """
+    with FakeAnthropicServer() as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", server.api_key)
+        # A proxy set on the machine must not intercept calls to the fake.
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+        monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+        yield server

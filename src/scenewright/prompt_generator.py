@@ -1,0 +1,243 @@
+"""One Stable Diffusion XL prompt per sentence, by any method: the shared pieces.
+
+``generate_prompt(sentence, method=...)`` is the one entry point; it returns a
+``PromptResult`` that says what the prompt cost. Methods:
+
+* ``keyword``: local and free; see ``scenewright.keyword_prompt``.
+* ``haiku``: Claude Haiku through the Anthropic API; see ``scenewright.haiku_prompt``.
+
+``SYSTEM_INSTRUCTIONS`` and ``build_user_message`` are what a language model is told;
+any change to either changes ``INSTRUCTIONS_VERSION``, so cached prompts written
+under the old wording are not reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Protocol
+
+from scenewright import config
+from scenewright.characters import characters_mentioned
+from scenewright.errors import ConfigError
+from scenewright.usage import Usage
+
+if TYPE_CHECKING:
+    import anthropic
+    import anthropic.types
+
+__all__ = [
+    "INSTRUCTIONS_VERSION",
+    "METHODS",
+    "SYSTEM_INSTRUCTIONS",
+    "CostTrackerLike",
+    "PromptResult",
+    "SceneContext",
+    "build_user_message",
+    "generate_prompt",
+    "generate_prompt_with_haiku",
+    "relevant_characters",
+]
+
+METHODS = ("keyword", "haiku")
+
+
+@dataclass(frozen=True)
+class SceneContext:
+    """Where a sentence sits: its chapter and its neighbours."""
+
+    chapter_title: str = ""
+    before: tuple[str, ...] = ()  # preceding sentences in the chapter
+    after: tuple[str, ...] = ()  # following sentences
+
+
+@dataclass(frozen=True)
+class PromptResult:
+    """One generated prompt and what it cost."""
+
+    prompt: str
+    method: str  # "keyword" | "haiku"
+    model: str | None  # None for keyword
+    usage: Usage  # zeros for keyword
+    cost_usd: Decimal  # 0 for keyword
+    duration_s: float
+    response_id: str | None = None
+
+
+class CostTrackerLike(Protocol):
+    """What prompt generation needs from ``scenewright.cost_tracker.CostTracker``."""
+
+    def add_api_call(
+        self,
+        *,
+        model: str | None = ...,
+        response_id: str | None = ...,
+        usage: anthropic.types.Usage | None = ...,
+    ) -> Decimal: ...
+
+
+SYSTEM_INSTRUCTIONS = f"""\
+You write prompts for Stable Diffusion XL that illustrate one sentence of a novel.
+
+You receive the sentence in <sentence> tags. You may also receive the chapter title, \
+the sentences just before and after it, and how the characters in the scene look, in \
+<character> tags. Write one prompt that shows what a reader pictures at this moment \
+of the story.
+
+Rules:
+- Reply with the prompt only: no introduction, no label, no quotation marks, no notes.
+- Write short comma-separated phrases in English, most important first: the subjects \
+and what they do, then the setting, the light, the mood and the framing.
+- Stay under 50 words, so that the prompt fits the 77-token window of the image \
+model's text encoder.
+- Describe people by how they look, never by name: the image model does not know \
+these characters. For every character in the scene, use the look given in their \
+<character> tag, shortened if need be.
+- Use the context only to understand the sentence (who "she" is, where the scene \
+is); illustrate the sentence itself.
+- If the sentence shows nothing (dialogue, a thought), picture the speaker or the \
+place the context implies.
+- If the sentence is not in English, still write the prompt in English.
+- End with these style tags: {", ".join(config.PROMPT_STYLE_TAGS)}."""
+
+# The parts of the user message, in order; a part is left out when it has nothing.
+_CHAPTER_PART = "<chapter>{title}</chapter>"
+_CHARACTERS_PART = "<characters>\n{characters}\n</characters>"
+_CHARACTER_LINE = '<character name="{name}">{description}</character>'
+_BEFORE_PART = "<before>\n{sentences}\n</before>"
+_SENTENCE_PART = "<sentence>{sentence}</sentence>"
+_AFTER_PART = "<after>\n{sentences}\n</after>"
+_USER_MESSAGE_PARTS = (
+    _CHAPTER_PART,
+    _CHARACTERS_PART,
+    _CHARACTER_LINE,
+    _BEFORE_PART,
+    _SENTENCE_PART,
+    _AFTER_PART,
+)
+
+INSTRUCTIONS_VERSION = hashlib.sha256(
+    "\x00".join((SYSTEM_INSTRUCTIONS, *_USER_MESSAGE_PARTS)).encode("utf-8")
+).hexdigest()[:12]
+
+
+def relevant_characters(
+    sentence: str, context: SceneContext | None, characters: Mapping[str, str] | None
+) -> dict[str, str]:
+    """The characters named in the sentence, then those named only in its context.
+
+    The context counts because "she" in the sentence is usually named just before.
+    """
+    if not characters:
+        return {}
+    found = characters_mentioned(sentence, characters)
+    if context is not None:
+        around = "\n".join((context.chapter_title, *context.before, *context.after))
+        for name, description in characters_mentioned(around, characters).items():
+            found.setdefault(name, description)
+    return found
+
+
+def build_user_message(
+    sentence: str,
+    context: SceneContext | None = None,
+    characters: Mapping[str, str] | None = None,
+) -> str:
+    """The user turn sent with ``SYSTEM_INSTRUCTIONS``; deterministic, so usable as a cache key.
+
+    ``characters`` may be the whole sheet: only the characters named in the sentence
+    or its context go in, since every description sent is paid for.
+    """
+    context = context or SceneContext()
+    parts: list[str] = []
+    if context.chapter_title.strip():
+        parts.append(_CHAPTER_PART.format(title=context.chapter_title.strip()))
+    present = relevant_characters(sentence, context, characters)
+    if present:
+        lines = "\n".join(
+            _CHARACTER_LINE.format(name=name, description=description)
+            for name, description in present.items()
+        )
+        parts.append(_CHARACTERS_PART.format(characters=lines))
+    before = [s.strip() for s in context.before if s.strip()]
+    if before:
+        parts.append(_BEFORE_PART.format(sentences="\n".join(before)))
+    parts.append(_SENTENCE_PART.format(sentence=sentence.strip()))
+    after = [s.strip() for s in context.after if s.strip()]
+    if after:
+        parts.append(_AFTER_PART.format(sentences="\n".join(after)))
+    return "\n".join(parts)
+
+
+def generate_prompt(
+    sentence: str,
+    *,
+    method: str,
+    context: SceneContext | None = None,
+    characters: Mapping[str, str] | None = None,
+    model: str | None = None,
+    cost_tracker: CostTrackerLike | None = None,
+    client: anthropic.Anthropic | None = None,
+) -> PromptResult:
+    """Write the SDXL prompt for ``sentence`` with ``method`` (one of ``METHODS``).
+
+    ``model``, ``cost_tracker`` and ``client`` matter to ``haiku`` only: the model id
+    (default ``config.DEFAULT_HAIKU_MODEL``), the tracker that records the call's
+    usage, and an ``anthropic.Anthropic`` client to reuse across calls.
+    """
+    chosen = method.strip().lower() if isinstance(method, str) else method
+    if chosen == "keyword":
+        from scenewright.keyword_prompt import keyword_prompt
+
+        started = time.perf_counter()
+        prompt = keyword_prompt(sentence, context=context, characters=characters)
+        return PromptResult(
+            prompt=prompt,
+            method="keyword",
+            model=None,
+            usage=Usage(),
+            cost_usd=Decimal(0),
+            duration_s=time.perf_counter() - started,
+        )
+    if chosen == "haiku":
+        # Imported here: the anthropic SDK takes seconds to import, and the
+        # keyword method never needs it.
+        from scenewright.haiku_prompt import generate_haiku_prompt
+
+        return generate_haiku_prompt(
+            sentence,
+            context=context,
+            characters=characters,
+            model=model,
+            cost_tracker=cost_tracker,
+            client=client,
+        )
+    raise ConfigError(f"Unknown prompt method {method!r}. Use one of: {', '.join(METHODS)}.")
+
+
+def generate_prompt_with_haiku(
+    sentence: str,
+    cost_tracker: CostTrackerLike | None = None,
+    *,
+    context: SceneContext | None = None,
+    characters: Mapping[str, str] | None = None,
+    model: str | None = None,
+    client: anthropic.Anthropic | None = None,
+) -> tuple[str, int, int]:
+    """The design document's function: ``(prompt, input_tokens, output_tokens)``.
+
+    Records the call in ``cost_tracker`` when one is given; see ``generate_prompt``.
+    """
+    result = generate_prompt(
+        sentence,
+        method="haiku",
+        context=context,
+        characters=characters,
+        model=model,
+        cost_tracker=cost_tracker,
+        client=client,
+    )
+    return result.prompt, result.usage.input_tokens, result.usage.output_tokens
