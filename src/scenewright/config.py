@@ -154,4 +154,4 @@ def ledger_path() -> Path:
 # Largest file read_novel accepts; the longest novels on Project Gutenberg are under 6 MB.
 MAX_NOVEL_BYTES = 16 * 1024 * 1024
 # A repeated heading with under this share of its longest twin's words is a contents entry.
-DUPLICATE_HEADING_MAX_SHARE = 0.2
+DUPLICATE_HEADING_MAX_SHARE = 0.25
