@@ -92,7 +92,11 @@ def _progress(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
     from tqdm import tqdm
 
     with tqdm(total=total, unit="sentence", file=sys.stderr, leave=False) as bar:
-        yield lambda: bar.update(1)
+
+        def tick() -> None:
+            bar.update(1)
+
+        yield tick
 
 
 @cli.command()
@@ -112,9 +116,7 @@ def _progress(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
     show_default=True,
     help="How each prompt is written: keyword (local, free) or haiku (Claude, paid).",
 )
-@click.option(
-    "--dry-run", is_flag=True, help="Write and print the prompts only; render no images."
-)
+@click.option("--dry-run", is_flag=True, help="Write and print the prompts only; render no images.")
 @click.option(
     "--out",
     "out_dir",
@@ -170,8 +172,7 @@ def illustrate(
     run = IllustrationRun(novel, options)
     click.echo(
         f"{run.novel.title or novel.name}: {len(run.chapters)} chapter(s), "
-        f"{len(run.scenes)} sentence(s), method {llm}"
-        + (f" ({run.model})" if run.model else ""),
+        f"{len(run.scenes)} sentence(s), method {llm}" + (f" ({run.model})" if run.model else ""),
         err=True,
     )
     show_prompts = not quiet and not as_json
@@ -199,8 +200,13 @@ def illustrate(
         from scenewright.manifest import read_manifest
 
         manifest = read_manifest(result.out_dir)
-        dump_json({"out_dir": str(result.out_dir), "complete": manifest["complete"],
-                   "summary": manifest["summary"]})
+        dump_json(
+            {
+                "out_dir": str(result.out_dir),
+                "complete": manifest["complete"],
+                "summary": manifest["summary"],
+            }
+        )
 
 
 def _echo_above_bar(line: str) -> None:
@@ -255,8 +261,13 @@ def costs(ctx: click.Context, as_json: bool) -> None:
 
 
 @costs.command("history")
-@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True,
-              help="How many recent sessions to show.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="How many recent sessions to show.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the sessions as JSON.")
 @handle_errors
 def costs_history(limit: int, as_json: bool) -> None:

@@ -41,7 +41,7 @@ def atomic_write_text(path: Path, text: str, *, mode: int = PRIVATE_FILE_MODE) -
             os.fsync(handle.fileno())
         if os.name == "posix":
             tmp.chmod(mode)
-        os.replace(tmp, path)
+        tmp.replace(path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

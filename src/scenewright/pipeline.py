@@ -13,9 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-
-import anthropic
+from typing import TYPE_CHECKING, Any
 
 from scenewright import __version__, config, pricing
 from scenewright.characters import load_characters
@@ -41,6 +39,10 @@ from scenewright.prompt_generator import (
     generate_prompt,
 )
 from scenewright.scenes import Scene, build_scenes
+
+if TYPE_CHECKING:
+    # Importing the SDK takes seconds; only the Haiku method pays for it, when it runs.
+    import anthropic
 
 # Methods whose prompts cost money or time, and are therefore cached in the output folder.
 CACHED_METHODS = frozenset({"haiku"})
@@ -118,7 +120,7 @@ class IllustrationRun:
         if self.options.llm == "haiku":
             self.model = self.options.model or config.DEFAULT_HAIKU_MODEL
             # Refuse a model we cannot price before a single token is spent on it.
-            pricing.price_for(self.model)
+            pricing.check_model(self.model)
         self.novel = read_novel(self.novel_path)
         self.chapters = select_chapters(self.novel, self.options.chapters)
         self.characters: Mapping[str, str] = (
@@ -171,8 +173,7 @@ class IllustrationRun:
                 "author": self.novel.author,
                 "encoding": self.novel.encoding,
                 "chapters": [
-                    {"number": c.number, "label": c.label, "title": c.title}
-                    for c in self.chapters
+                    {"number": c.number, "label": c.label, "title": c.title} for c in self.chapters
                 ],
                 "sentences": [s.to_json() for s in self.scenes],
             },
@@ -220,7 +221,9 @@ class IllustrationRun:
             )
         return result
 
-    def _prompt_for(self, scene: Scene, cache: PromptCache, tracker: CostTracker | None) -> PromptEntry:
+    def _prompt_for(
+        self, scene: Scene, cache: PromptCache, tracker: CostTracker | None
+    ) -> PromptEntry:
         method = self.options.llm
         key = self._key(scene)
         cached = cache.get(key) if method in CACHED_METHODS else None
@@ -280,4 +283,3 @@ def illustrate(
     """Read ``novel_path`` and write one prompt per selected sentence; see ``IllustrationRun``."""
     run = IllustrationRun(novel_path, options, cost_tracker=cost_tracker, client=client)
     return run.execute(on_entry)
-

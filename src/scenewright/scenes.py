@@ -44,7 +44,7 @@ def build_scenes(
     before: int = config.CONTEXT_SENTENCES_BEFORE,
     after: int = config.CONTEXT_SENTENCES_AFTER,
 ) -> list[Scene]:
-    """Every sentence of ``chapters`` with up to ``before``/``after`` neighbours from its chapter."""
+    """Every sentence of ``chapters``, with up to ``before``/``after`` neighbours in its chapter."""
     scenes: list[Scene] = []
     for chapter in chapters:
         sentences = chapter.sentences
