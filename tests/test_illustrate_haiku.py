@@ -1,0 +1,131 @@
+"""`scenewright illustrate --llm haiku` end to end: the real SDK, a fake API, a real ledger."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import simplejson
+from click.testing import CliRunner
+from fakes.anthropic_server import FakeAnthropicServer, token_count
+
+from scenewright.cli import cli
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+RULE = "=" * 80
+
+
+def ledger(costs_dir: Path) -> dict:
+    return simplejson.loads(
+        (costs_dir / "haiku_usage.json").read_text(encoding="utf-8"), use_decimal=True
+    )
+
+
+def expected_cost(input_tokens: int, output_tokens: int) -> Decimal:
+    # claude-haiku-5-5 below the long-context threshold: $0.10 / $0.50 per million.
+    return (Decimal(input_tokens) * Decimal("0.10") + Decimal(output_tokens) * Decimal("0.50")) / (
+        Decimal(10) ** 6
+    )
+
+
+def invoke(*args: str) -> object:
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_haiku_run_records_one_exact_session_and_reuses_prompts(
+    in_tmp_cwd: Path, costs_dir: Path, fake_anthropic: FakeAnthropicServer
+) -> None:
+    result = invoke("illustrate", "--sample", "--chapters", "1", "--llm", "haiku", "--dry-run")
+    assert result.exit_code == 0, result.output
+    requests = fake_anthropic.message_requests
+    entries = json.loads((in_tmp_cwd / "scenewright-out/sample/prompts.json").read_text())[
+        "entries"
+    ]
+    assert len(requests) == len(entries) > 10
+    # The fake's documented token rule gives the exact usage it reported.
+    input_tokens = sum(token_count(r.system_text + r.user_text) for r in requests)
+    output_tokens = len(requests) * token_count(fake_anthropic.default_reply)
+    data = ledger(costs_dir)
+    assert len(data["sessions"]) == 1
+    session = data["sessions"][0]
+    assert session["session_name"] == "generate_images_chapters_1"
+    assert session["api_calls"] == len(requests)
+    assert session["output_tokens"] == output_tokens
+    assert session["input_tokens"] == input_tokens
+    assert session["cost_usd"] == expected_cost(input_tokens, output_tokens)
+    assert data["total_cost_usd"] == session["cost_usd"]
+    # The summary block of the design document, with this session's figures.
+    assert f"{RULE}\nHAIKU API COST SUMMARY\n{RULE}" in result.output
+    assert "Current Session: generate_images_chapters_1" in result.output
+    assert f"  API Calls: {len(requests)}" in result.output
+    assert f"  Input Tokens: {input_tokens:,}" in result.output
+    # Prompt text never reaches the ledger; the key never reaches any file.
+    ledger_text = (costs_dir / "haiku_usage.json").read_text()
+    assert fake_anthropic.default_reply not in ledger_text
+    for path in [*in_tmp_cwd.rglob("*"), *costs_dir.rglob("*")]:
+        if path.is_file():
+            assert fake_anthropic.api_key not in path.read_text(errors="replace")
+
+    # The same run again: every prompt is reused, nothing is paid, no session is added.
+    again = invoke("illustrate", "--sample", "--chapters", "1", "--llm", "haiku", "--dry-run")
+    assert again.exit_code == 0, again.output
+    assert len(fake_anthropic.message_requests) == len(requests)
+    assert len(ledger(costs_dir)["sessions"]) == 1
+    manifest = json.loads((in_tmp_cwd / "scenewright-out/sample/prompts.json").read_text())
+    assert all(e["reused"] for e in manifest["entries"])
+
+
+def test_a_failing_run_keeps_what_it_paid_for_and_resumes(
+    in_tmp_cwd: Path, costs_dir: Path, fake_anthropic: FakeAnthropicServer
+) -> None:
+    fake_anthropic.reply(times=3)
+    fake_anthropic.fail(500, headers={"retry-after-ms": "1"}, times=None)
+    result = invoke("illustrate", "--sample", "--chapters", "1", "--llm", "haiku", "--dry-run")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    out = in_tmp_cwd / "scenewright-out/sample"
+    manifest = json.loads((out / "prompts.json").read_text())
+    assert manifest["complete"] is False
+    assert len(manifest["entries"]) == 3
+    assert json.loads((out / "run.json").read_text())["status"] == "failed"
+    session = ledger(costs_dir)["sessions"][0]
+    assert session["api_calls"] == 3
+    # The summary is printed even though the run failed: that money was spent.
+    assert "HAIKU API COST SUMMARY" in result.output
+
+    fake_anthropic.clear()
+    again = invoke("illustrate", "--sample", "--chapters", "1", "--llm", "haiku", "--dry-run")
+    assert again.exit_code == 0, again.output
+    manifest = json.loads((out / "prompts.json").read_text())
+    assert manifest["complete"] is True
+    assert sum(e["reused"] for e in manifest["entries"]) == 3
+    assert len(fake_anthropic.message_requests) == len(manifest["entries"]) - 3
+    sessions = ledger(costs_dir)["sessions"]
+    assert [s["api_calls"] for s in sessions] == [3, len(manifest["entries"]) - 3]
+
+
+def test_retired_model_is_a_clear_error_and_costs_nothing(
+    in_tmp_cwd: Path, costs_dir: Path, fake_anthropic: FakeAnthropicServer
+) -> None:
+    args = ["--model", "claude-3-5-haiku-20241022", "--dry-run"]
+    result = invoke("illustrate", "--sample", "--llm", "haiku", *args)
+    assert result.exit_code == 1
+    assert "claude-3-5-haiku-20241022" in result.output
+    assert "claude-haiku-5-5" in result.output
+    assert not (costs_dir / "haiku_usage.json").exists() or not ledger(costs_dir)["sessions"]
+
+
+def test_time_machine_chapter_one_with_haiku(
+    in_tmp_cwd: Path, costs_dir: Path, fake_anthropic: FakeAnthropicServer
+) -> None:
+    novel = SHARED_DATA / "the-time-machine.txt"
+    if not novel.is_file():
+        pytest.skip("../shared/data/the-time-machine.txt is not present")
+    result = invoke("illustrate", str(novel), "--chapters", "1", "--llm", "haiku", "--dry-run")
+    assert result.exit_code == 0, result.output
+    sessions = ledger(costs_dir)["sessions"]
+    assert len(sessions) == 1
+    assert sessions[0]["api_calls"] == len(fake_anthropic.message_requests) > 50
+    assert "Session Cost: $" in result.output
