@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import simplejson
 from click.testing import CliRunner
-from fakes.anthropic_server import FakeAnthropicServer, token_count
 
+from fakes.anthropic_server import FakeAnthropicServer, token_count
 from scenewright.cli import cli
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
