@@ -40,17 +40,29 @@ def shared_novel(name: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def _anthropic_server() -> Iterator[FakeAnthropicServer]:
+    # One server for the whole run: starting and stopping one per test costs more
+    # than the tests themselves. fake_anthropic resets it for every test.
+    with FakeAnthropicServer() as server:
+        yield server
+
+
 @pytest.fixture
-def fake_anthropic(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAnthropicServer]:
+def fake_anthropic(
+    _anthropic_server: FakeAnthropicServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeAnthropicServer]:
     """A fake Messages API on 127.0.0.1, with ANTHROPIC_BASE_URL and a key pointing at it.
 
     Script it with ``fake_anthropic.reply(...)`` / ``.fail(status, ...)``; read
     ``fake_anthropic.requests``. See ``tests/fakes/anthropic_server.py``.
     """
-    with FakeAnthropicServer() as server:
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
-        monkeypatch.setenv("ANTHROPIC_API_KEY", server.api_key)
-        # A proxy set on the machine must not intercept calls to the fake.
-        monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-        monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-        yield server
+    server = _anthropic_server
+    server.reset()
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", server.api_key)
+    # A proxy set on the machine must not intercept calls to the fake.
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    yield server
+    server.reset()

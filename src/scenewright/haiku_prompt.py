@@ -12,8 +12,12 @@ reply holds no usable prompt (``EmptyReplyError`` is raised after recording).
 
 from __future__ import annotations
 
+import atexit
+import difflib
+import hashlib
 import os
 import re
+import threading
 import time
 from collections.abc import Mapping
 
@@ -30,6 +34,7 @@ from scenewright.errors import (
     PromptError,
     RateLimitError,
     ServiceError,
+    UnknownModelError,
 )
 from scenewright.prompt_generator import (
     SYSTEM_INSTRUCTIONS,
@@ -47,6 +52,7 @@ __all__ = [
     "generate_haiku_prompt",
     "make_client",
     "reply_text",
+    "shared_client",
 ]
 
 KEYS_URL = "https://console.anthropic.com/settings/keys"
@@ -85,11 +91,52 @@ def check_api_key() -> None:
 
 
 def make_client() -> anthropic.Anthropic:
-    """The client a run uses: configured from the environment, retries and timeout from config."""
+    """A new client configured from the environment, with retries and timeout from config."""
     check_api_key()
     return anthropic.Anthropic(
         max_retries=config.HAIKU_MAX_RETRIES, timeout=config.HAIKU_TIMEOUT_SECONDS
     )
+
+
+_shared: tuple[str, anthropic.Anthropic] | None = None
+_shared_lock = threading.Lock()
+
+
+def _environment_fingerprint() -> str:
+    # A digest, so that no second copy of the key sits in this module.
+    parts = [
+        os.environ.get(name) or ""
+        for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL")
+    ]
+    parts += [str(config.HAIKU_MAX_RETRIES), str(config.HAIKU_TIMEOUT_SECONDS), str(os.getpid())]
+    return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()
+
+
+def shared_client() -> anthropic.Anthropic:
+    """The client calls use when none is passed: made once, reused while the environment
+    is unchanged, since a new client costs a certificate load and a TLS handshake and a
+    novel has thousands of sentences.
+    """
+    global _shared
+    check_api_key()
+    fingerprint = _environment_fingerprint()
+    with _shared_lock:
+        if _shared is not None and _shared[0] == fingerprint:
+            return _shared[1]
+        old, _shared = _shared, (fingerprint, make_client())
+        client = _shared[1]
+    if old is not None:
+        old[1].close()
+    return client
+
+
+@atexit.register
+def _close_shared_client() -> None:
+    global _shared
+    with _shared_lock:
+        old, _shared = _shared, None
+    if old is not None:
+        old[1].close()
 
 
 def reply_text(message: Message) -> str:
@@ -224,6 +271,14 @@ def _translate(err: anthropic.APIError, model: str, client: anthropic.Anthropic)
     return PromptError(f"The Anthropic API refused the request for model {model!r} ({what}).")
 
 
+def _with_suggestion(err: UnknownModelError, model: str) -> UnknownModelError:
+    """``err`` with the priced model ``model`` was probably meant to be, if one is close."""
+    close = difflib.get_close_matches(model, pricing.known_models(), n=1, cutoff=0.8)
+    if not close:
+        return err
+    return UnknownModelError(f"{err} Did you mean {close[0]!r}? Check the spelling of --model.")
+
+
 def _check_client(client: anthropic.Anthropic) -> None:
     if client.api_key is None and client.auth_token is None and client.credentials is None:
         raise MissingAPIKeyError(
@@ -250,11 +305,14 @@ def generate_haiku_prompt(
     if not sentence.strip():
         raise PromptError("There is nothing to illustrate: the sentence is empty.")
     # An unpriced model must fail before its first request, not after it is paid for.
-    pricing.check_model(model)
+    try:
+        pricing.check_model(model)
+    except UnknownModelError as err:
+        raise _with_suggestion(err, model) from None
     message_text = build_user_message(sentence, context, characters)
     if client is not None:
         _check_client(client)
-    active = make_client() if client is None else client
+    active = shared_client() if client is None else client
 
     started = time.perf_counter()
     try:
@@ -266,9 +324,6 @@ def generate_haiku_prompt(
         )
     except anthropic.APIError as err:
         raise _translate(err, model, active) from err
-    finally:
-        if client is None:
-            active.close()  # a client we made; one passed in is the caller's to close
     duration = time.perf_counter() - started
 
     if cost_tracker is not None:

@@ -124,8 +124,8 @@ def _is_symbol(char: str) -> bool:
 def content_phrases(text: str, *, skip: Iterable[str] = ()) -> list[str]:
     """The content words of ``text`` as phrases of neighbouring words, lower-cased, in order.
 
-    Words in ``skip`` (compared case-insensitively) are dropped like stop words.
-    Repeated phrases appear once.
+    Words in ``skip`` (compared case-insensitively) are dropped like stop words. A
+    phrase already said, alone or inside a longer phrase, is left out.
     """
     skipped = {word.casefold() for word in skip}
     text = unicodedata.normalize("NFC", text).translate(_APOSTROPHES)
@@ -154,7 +154,12 @@ def content_phrases(text: str, *, skip: Iterable[str] = ()) -> list[str]:
         current.append(word)
     close()
     phrases.extend(c for c in text[position:] if _is_symbol(c))
-    return list(dict.fromkeys(phrases))
+    unique: list[str] = []
+    for phrase in phrases:
+        # "cat" after "cat basket" adds nothing but length.
+        if not any(f" {phrase} " in f" {earlier} " for earlier in unique):
+            unique.append(phrase)
+    return unique
 
 
 def _look(description: str, budget: int) -> list[str]:
@@ -211,10 +216,9 @@ def _name_words(present: Mapping[str, str], characters: Mapping[str, str] | None
         for character in characters.characters:
             if character.name in present:
                 names.extend(character.aliases)
-    words = set()
+    words: set[str] = set()
     for name in names:
-        for word in _WORD.findall(unicodedata.normalize("NFC", name).translate(_APOSTROPHES)):
-            words.add(word.casefold())
+        words.update(p for phrase in content_phrases(name) for p in phrase.split())
     return words
 
 
@@ -262,4 +266,6 @@ def keyword_prompt(
             looks.extend(_look(description, share - (1 if looks else 0)))
     used = estimate_clip_tokens(", ".join(looks)) + (1 if looks else 0)
     scene = _fit(phrases, room - used)
+    if not looks and not scene:
+        scene = [_FALLBACK_SUBJECT]  # only an overlong single word was there
     return ", ".join([*looks, *scene, *style])

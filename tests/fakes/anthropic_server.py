@@ -210,6 +210,7 @@ class FakeAnthropicServer:
         models: frozenset[str] | set[str] = KNOWN_MODELS,
         retry_after_ms: int = 1,
     ) -> None:
+        self._settings = (api_key, frozenset(models), retry_after_ms)
         self.api_key = api_key
         self.models = set(models)
         # Sent with every 429 and 529 as retry-after-ms, which the SDK prefers to
@@ -230,7 +231,7 @@ class FakeAnthropicServer:
         httpd.fake = self
         self._httpd = httpd
         self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
         self._thread.start()
         return self
@@ -305,6 +306,13 @@ class FakeAnthropicServer:
         with self._lock:
             self._script.clear()
             self.requests.clear()
+
+    def reset(self) -> None:
+        """Back to how it started: no script, no requests, the original key and models."""
+        self.clear()
+        self.api_key, models, self.retry_after_ms = self._settings
+        self.models = set(models)
+        self.default_reply = DEFAULT_REPLY
 
     @property
     def pending(self) -> int:

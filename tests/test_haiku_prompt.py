@@ -1,0 +1,463 @@
+"""Haiku prompts through the real anthropic SDK, over HTTP, against the fake Messages API."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import anthropic
+import pytest
+
+from fakes import FakeAnthropicServer, token_count
+from scenewright import config
+from scenewright.characters import CharacterSheet
+from scenewright.errors import (
+    AuthenticationError,
+    ConfigError,
+    EmptyReplyError,
+    MissingAPIKeyError,
+    ModelNotFoundError,
+    PromptError,
+    RateLimitError,
+    ServiceError,
+    UnknownModelError,
+)
+from scenewright.haiku_prompt import clean_reply
+from scenewright.prompt_generator import (
+    INSTRUCTIONS_VERSION,
+    SYSTEM_INSTRUCTIONS,
+    PromptResult,
+    SceneContext,
+    build_user_message,
+    generate_prompt,
+    generate_prompt_with_haiku,
+)
+from scenewright.usage import Usage
+
+SENTENCE = "Mara wound the great clock while the storm hammered the windows."
+CONTEXT = SceneContext(
+    chapter_title="Chapter 1: The Storm",
+    before=("The storm came in from the west.", "Mara climbed the iron stairs."),
+    after=("A green light flickered inside the gears.",),
+)
+SHEET = CharacterSheet.from_data(
+    {
+        "Mara Quill": "a young woman with short copper-red hair and freckles",
+        "Tobias Fenn": "a broad-shouldered fisherman with a grey beard",
+    }
+)
+PROMPT = "young woman with copper-red hair winding a brass clock, storm at the windows"
+
+
+def haiku(sentence: str = SENTENCE, **kwargs: Any) -> PromptResult:
+    return generate_prompt(sentence, method="haiku", **kwargs)
+
+
+@pytest.fixture
+def no_retries(fake_anthropic: FakeAnthropicServer) -> Iterator[anthropic.Anthropic]:
+    """A client configured from the environment, like a user's, that gives up at once."""
+    with anthropic.Anthropic(max_retries=0) as client:
+        yield client
+
+
+# --- success ----------------------------------------------------------------------
+
+
+def test_success_returns_the_prompt_exact_usage_and_cost(
+    fake_anthropic: FakeAnthropicServer,
+) -> None:
+    fake_anthropic.reply(PROMPT)
+    result = generate_prompt(SENTENCE, method="haiku", context=CONTEXT, characters=SHEET)
+
+    message = build_user_message(SENTENCE, CONTEXT, SHEET)
+    expected = Usage(token_count(SYSTEM_INSTRUCTIONS + message), token_count(PROMPT))
+    assert result.prompt == PROMPT
+    assert result.method == "haiku"
+    assert result.model == config.DEFAULT_HAIKU_MODEL
+    assert result.usage == expected
+    # claude-haiku-5-5: $0.10 per million input tokens, $0.50 per million output tokens.
+    assert result.cost_usd == (
+        Decimal(expected.input_tokens) * Decimal("0.10")
+        + Decimal(expected.output_tokens) * Decimal("0.50")
+    ) / Decimal(1_000_000)
+    assert result.response_id is not None and result.response_id.startswith("msg_")
+    assert result.duration_s > 0
+    assert len(fake_anthropic.message_requests) == 1
+
+
+def test_scripted_usage_is_priced_exactly(fake_anthropic: FakeAnthropicServer) -> None:
+    fake_anthropic.reply(PROMPT, usage={"input_tokens": 550, "output_tokens": 100})
+    result = generate_prompt(SENTENCE, method="haiku", model="claude-3-haiku-20240307")
+    assert result.usage == Usage(550, 100)
+    # $0.25 and $1.25 per million: 550 x 0.25 + 100 x 1.25 = 262.5 millionths of a dollar.
+    assert result.cost_usd == Decimal("0.0002625")
+    assert result.model == "claude-3-haiku-20240307"
+
+
+def test_the_request_carries_instructions_context_and_characters(
+    fake_anthropic: FakeAnthropicServer,
+) -> None:
+    fake_anthropic.reply(PROMPT)
+    generate_prompt(SENTENCE, method="haiku", context=CONTEXT, characters=SHEET)
+
+    request = fake_anthropic.last_request
+    assert request.path == "/v1/messages"
+    assert request.model == config.DEFAULT_HAIKU_MODEL
+    assert request.body["max_tokens"] == config.HAIKU_MAX_OUTPUT_TOKENS
+    assert request.system_text == SYSTEM_INSTRUCTIONS
+    assert request.headers["anthropic-version"]
+    user = request.user_text
+    assert f"<sentence>{SENTENCE}</sentence>" in user
+    assert "<chapter>Chapter 1: The Storm</chapter>" in user
+    assert all(s in user for s in (*CONTEXT.before, *CONTEXT.after))
+    assert '<character name="Mara Quill">a young woman with short copper-red hair' in user
+    # Only the characters in the scene are sent, and paid for.
+    assert "Tobias" not in user and "fisherman" not in user
+
+
+def test_a_character_named_only_in_the_context_is_sent() -> None:
+    context = SceneContext(before=("Tobias Fenn rowed out.",))
+    message = build_user_message("He cast the net.", context, SHEET)
+    assert "fisherman with a grey beard" in message
+    assert "copper-red" not in message
+
+
+def test_user_message_and_version_are_stable() -> None:
+    assert build_user_message(SENTENCE, CONTEXT, SHEET) == build_user_message(
+        SENTENCE, CONTEXT, SHEET
+    )
+    assert build_user_message("A cat sat.") == "<sentence>A cat sat.</sentence>"
+    assert len(INSTRUCTIONS_VERSION) == 12
+    assert all(tag in SYSTEM_INSTRUCTIONS for tag in config.PROMPT_STYLE_TAGS)
+
+
+def test_a_thinking_block_before_the_text_is_skipped(
+    fake_anthropic: FakeAnthropicServer,
+) -> None:
+    fake_anthropic.reply(PROMPT, thinking="The sentence shows Mara at the clock, so...")
+    result = haiku()
+    assert result.prompt == PROMPT
+    assert result.usage.output_tokens == token_count(
+        "The sentence shows Mara at the clock, so..." + PROMPT
+    )
+
+
+def test_labels_and_quotes_in_the_reply_are_removed(fake_anthropic: FakeAnthropicServer) -> None:
+    fake_anthropic.reply(f'Here is the prompt:\n\n"{PROMPT}"')
+    assert haiku().prompt == PROMPT
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        PROMPT,
+        f"  {PROMPT}\n",
+        f"Prompt: {PROMPT}",
+        f"**Prompt:** {PROMPT}",
+        f"SDXL prompt: {PROMPT}",
+        f"Positive prompt - {PROMPT}",
+        f'"{PROMPT}"',
+        f"\u201c{PROMPT}\u201d",
+        f"Prompt: '{PROMPT}'",
+        f"```\n{PROMPT}\n```",
+        f"```text\n{PROMPT}\n```",
+        f"Here is an SDXL prompt for this scene:\n{PROMPT}",
+        "young woman with copper-red hair winding a brass clock,\nstorm at the windows",
+    ],
+)
+def test_clean_reply(reply: str) -> None:
+    assert clean_reply(reply) == PROMPT
+
+
+@pytest.mark.parametrize("reply", ["", "   ", '""', "Prompt:", "```\n```"])
+def test_clean_reply_of_nothing_is_empty(reply: str) -> None:
+    assert clean_reply(reply) == ""
+
+
+def test_design_document_function_returns_prompt_and_tokens(
+    fake_anthropic: FakeAnthropicServer,
+) -> None:
+    fake_anthropic.reply(PROMPT, usage={"input_tokens": 321, "output_tokens": 45})
+    assert generate_prompt_with_haiku(SENTENCE, context=CONTEXT) == (PROMPT, 321, 45)
+
+
+def test_a_client_can_be_reused(fake_anthropic: FakeAnthropicServer) -> None:
+    with anthropic.Anthropic(max_retries=0) as client:
+        first = haiku(client=client)
+        second = haiku("The gears turned.", client=client)
+    assert first.prompt == second.prompt == fake_anthropic.default_reply
+    assert len(fake_anthropic.message_requests) == 2
+
+
+# --- errors the user can fix --------------------------------------------------------
+
+
+def test_missing_key_fails_before_any_request(
+    fake_anthropic: FakeAnthropicServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    with pytest.raises(MissingAPIKeyError) as caught:
+        haiku()
+    message = str(caught.value)
+    assert "ANTHROPIC_API_KEY is not set" in message
+    assert "$env:ANTHROPIC_API_KEY" in message  # Windows PowerShell
+    assert "set ANTHROPIC_API_KEY=" in message  # Windows cmd
+    assert "export ANTHROPIC_API_KEY=" in message  # macOS and Linux
+    assert fake_anthropic.requests == []
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("", "is empty"),
+        ("   ", "is empty"),
+        ("sk-ant-api03-abc\n", "line breaks"),
+        ("\u201csk-ant-api03-abc\u201d", "quotes"),
+    ],
+)
+def test_blank_or_mangled_key_fails_before_any_request(
+    fake_anthropic: FakeAnthropicServer,
+    monkeypatch: pytest.MonkeyPatch,
+    key: str,
+    expected: str,
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", key)
+    with pytest.raises(MissingAPIKeyError, match=expected) as caught:
+        haiku()
+    assert "sk-ant-api03-abc" not in str(caught.value)
+    assert fake_anthropic.requests == []
+
+
+def test_a_client_without_a_key_fails_before_any_request(
+    fake_anthropic: FakeAnthropicServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    with (
+        anthropic.Anthropic(max_retries=0) as client,
+        pytest.raises(MissingAPIKeyError, match="no API key"),
+    ):
+        haiku(client=client)
+    assert fake_anthropic.requests == []
+
+
+def test_wrong_key_401(
+    fake_anthropic: FakeAnthropicServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-api03-revoked-key")
+    with pytest.raises(AuthenticationError) as caught:
+        haiku()
+    message = str(caught.value)
+    assert "refused the key in ANTHROPIC_API_KEY" in message
+    assert "401 authentication_error" in message
+    assert "export ANTHROPIC_API_KEY=" in message
+    assert "revoked-key" not in message  # never the key itself
+    assert len(fake_anthropic.requests) == 1  # a 401 is not retried
+
+
+def test_forbidden_403(fake_anthropic: FakeAnthropicServer) -> None:
+    fake_anthropic.fail(403)
+    with pytest.raises(AuthenticationError, match="may not use model 'claude-haiku-5-5'"):
+        haiku()
+
+
+@pytest.mark.parametrize("model", ["claude-3-5-haiku-20241022", "claude-haiku-4-5"])
+def test_retired_or_unavailable_model_404(fake_anthropic: FakeAnthropicServer, model: str) -> None:
+    # Haiku 3.5 is retired; the fake is told it does not serve Haiku 4.5 either.
+    fake_anthropic.models.discard("claude-haiku-4-5")
+    with pytest.raises(ModelNotFoundError) as caught:
+        haiku(model=model)
+    message = str(caught.value)
+    assert f"model {model!r}" in message
+    assert "404 not_found_error" in message
+    assert "retired or misspelt" in message
+    assert config.DEFAULT_HAIKU_MODEL in message and "--model" in message
+    assert len(fake_anthropic.requests) == 1
+
+
+def test_an_unpriced_model_fails_before_any_request(fake_anthropic: FakeAnthropicServer) -> None:
+    with pytest.raises(UnknownModelError, match="No price is known"):
+        haiku(model="claude-haiku-9-9")
+    assert fake_anthropic.requests == []
+
+
+def test_a_misspelt_model_gets_a_suggestion(fake_anthropic: FakeAnthropicServer) -> None:
+    with pytest.raises(UnknownModelError, match="Did you mean 'claude-haiku-5-5'"):
+        haiku(model="claude-haiku-5.5")
+    assert fake_anthropic.requests == []
+
+
+def test_an_empty_model_name(fake_anthropic: FakeAnthropicServer) -> None:
+    with pytest.raises(ConfigError, match="model name is empty"):
+        haiku(model="  ")
+    assert fake_anthropic.requests == []
+
+
+def test_an_empty_sentence_is_not_sent(fake_anthropic: FakeAnthropicServer) -> None:
+    with pytest.raises(PromptError, match="nothing to illustrate"):
+        haiku(" \n")
+    assert fake_anthropic.requests == []
+
+
+def test_no_credit_400(fake_anthropic: FakeAnthropicServer) -> None:
+    fake_anthropic.fail(400, message="Your credit balance is too low to access the Anthropic API.")
+    with pytest.raises(PromptError, match=r"no credit left .* Add credit"):
+        haiku()
+
+
+def test_other_400_shows_the_api_message(fake_anthropic: FakeAnthropicServer) -> None:
+    fake_anthropic.fail(400, message="prompt is too long: 250000 tokens > 200000 maximum")
+    with pytest.raises(PromptError, match="400 invalid_request_error: prompt is too long"):
+        haiku()
+
+
+# --- retries, overload, outages ---------------------------------------------------------
+
+
+def test_429_then_success_retries(fake_anthropic: FakeAnthropicServer) -> None:
+    fake_anthropic.fail(429)
+    fake_anthropic.reply(PROMPT)
+    assert haiku().prompt == PROMPT
+    assert [r.retry_count for r in fake_anthropic.message_requests] == [0, 1]
+
+
+def test_429_persistent(fake_anthropic: FakeAnthropicServer) -> None:
+    fake_anthropic.fail(429, times=None)
+    with pytest.raises(RateLimitError) as caught:
+        haiku()
+    message = str(caught.value)
+    assert "still rate limiting" in message
+    assert f"after {config.HAIKU_MAX_RETRIES} retries" in message
+    assert "asked to wait 1 seconds" in message
+    assert "run the same command again" in message
+    assert len(fake_anthropic.message_requests) == config.HAIKU_MAX_RETRIES + 1
+
+
+def test_529_overloaded(fake_anthropic: FakeAnthropicServer) -> None:
+    fake_anthropic.fail(529, times=None)
+    with pytest.raises(RateLimitError, match=r"overloaded .*529 overloaded_error"):
+        haiku()
+    assert len(fake_anthropic.message_requests) == config.HAIKU_MAX_RETRIES + 1
+
+
+def test_529_then_success(fake_anthropic: FakeAnthropicServer) -> None:
+    fake_anthropic.fail(529, times=2)
+    fake_anthropic.reply(PROMPT)
+    assert haiku().prompt == PROMPT
+
+
+def test_500_with_retries(fake_anthropic: FakeAnthropicServer) -> None:
+    fake_anthropic.fail(500, headers={"retry-after-ms": "1"}, times=None)
+    with pytest.raises(ServiceError, match=r"failed .*500 api_error: Internal server error"):
+        haiku()
+    assert len(fake_anthropic.message_requests) == config.HAIKU_MAX_RETRIES + 1
+
+
+def test_500_without_retries(
+    fake_anthropic: FakeAnthropicServer, no_retries: anthropic.Anthropic
+) -> None:
+    fake_anthropic.fail(500)
+    with pytest.raises(ServiceError, match="with no retries") as caught:
+        haiku(client=no_retries)
+    assert "request id req_" in str(caught.value)
+    assert len(fake_anthropic.message_requests) == 1
+
+
+def test_timeout(fake_anthropic: FakeAnthropicServer) -> None:
+    fake_anthropic.reply(PROMPT, delay_s=2)
+    with (
+        anthropic.Anthropic(max_retries=0, timeout=0.2) as client,
+        pytest.raises(ServiceError, match="did not answer in time"),
+    ):
+        haiku(client=client)
+
+
+def test_nothing_listening(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-api03-test")
+    with (
+        anthropic.Anthropic(max_retries=0) as client,
+        pytest.raises(ServiceError, match=f"Could not connect .*127.0.0.1:{port}") as caught,
+    ):
+        haiku(client=client)
+    assert "ANTHROPIC_BASE_URL" in str(caught.value)
+
+
+# --- empty replies ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        {"text": ""},
+        {"text": "Prompt:"},
+        {"content": [{"type": "thinking", "thinking": "hmm", "signature": "sig"}]},
+        {"content": [], "stop_reason": "refusal"},
+    ],
+)
+def test_empty_reply(fake_anthropic: FakeAnthropicServer, reply: dict[str, object]) -> None:
+    fake_anthropic.reply(**reply)  # type: ignore[arg-type]
+    with pytest.raises(EmptyReplyError) as caught:
+        haiku()
+    message = str(caught.value)
+    assert "no usable prompt" in message
+    assert "billed" in message
+    if reply.get("stop_reason") == "refusal":
+        assert "stop reason: refusal" in message
+
+
+# --- the fake itself: what later issues rely on -----------------------------------------
+
+
+def test_fake_streams_real_events(fake_anthropic: FakeAnthropicServer) -> None:
+    fake_anthropic.reply(PROMPT, thinking="Let me see.", usage={"input_tokens": 40})
+    with (
+        anthropic.Anthropic(max_retries=0) as client,
+        client.messages.stream(
+            model="claude-haiku-5-5",
+            max_tokens=50,
+            messages=[{"role": "user", "content": SENTENCE}],
+        ) as stream,
+    ):
+        kinds = [event.type for event in stream]
+        final = stream.get_final_message()
+    assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+    assert "message_delta" in kinds and "content_block_delta" in kinds
+    assert [block.type for block in final.content] == ["thinking", "text"]
+    assert final.content[1].text == PROMPT  # type: ignore[union-attr]
+    assert final.usage.input_tokens == 40
+    assert final.usage.output_tokens == token_count("Let me see." + PROMPT)
+    assert fake_anthropic.last_request.body["stream"] is True
+
+
+def test_fake_counts_tokens(fake_anthropic: FakeAnthropicServer) -> None:
+    with anthropic.Anthropic(max_retries=0) as client:
+        counted = client.messages.count_tokens(
+            model="claude-haiku-5-5",
+            system="abcd" * 10,
+            messages=[{"role": "user", "content": "efgh" * 5}],
+        )
+    assert counted.input_tokens == 15
+    assert fake_anthropic.pending == 0  # counting uses no scripted answer
+
+
+def test_fake_validates_requests_like_the_api(fake_anthropic: FakeAnthropicServer) -> None:
+    with anthropic.Anthropic(max_retries=0) as client:
+        with pytest.raises(anthropic.BadRequestError) as caught:
+            client.messages.create(
+                model="claude-haiku-5-5",
+                max_tokens=0,
+                messages=[{"role": "user", "content": "hi"}],
+            )
+        assert caught.value.type == "invalid_request_error"
+        assert caught.value.request_id == caught.value.body["request_id"]  # type: ignore[index]
+        with pytest.raises(anthropic.AuthenticationError):
+            client.with_options(api_key="sk-ant-wrong").messages.create(
+                model="claude-haiku-5-5",
+                max_tokens=5,
+                messages=[{"role": "user", "content": "hi"}],
+            )
