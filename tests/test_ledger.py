@@ -181,6 +181,7 @@ CORRUPT = {
         ).encode(),
         "total_output_tokens",
     ),
+    "absurd cost": (DOCUMENT_LEDGER.replace("0.008", "1e400").encode(), "sessions[0].cost_usd"),
     "deep": (b"[" * 100_000 + b"]" * 100_000, "not valid JSON"),
     "huge int": (
         DOCUMENT_LEDGER.replace("15000", "1" * 5000).encode(),

@@ -272,13 +272,15 @@ class CostTracker:
                 price_table_version=priced.price_table_version,
                 cost_usd=priced.cost,
             )
-            self._journal_append(record)
+            # Memory first: a KeyboardInterrupt inside the journal write then still leaves
+            # the call in what save_session writes.
             self._calls.append(record)
             if response_id is not None:
                 self._response_ids.add(response_id)
             self._usage = self._usage + tokens.as_usage()
             self._cost = usd_sum([self._cost, priced.cost])
             self._state.calls = len(self._calls)
+            self._journal_append(record)
         return priced.cost
 
     def _journal_append(self, record: CallRecord) -> None:

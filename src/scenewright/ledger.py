@@ -85,6 +85,8 @@ _CREATE_TIME_TOLERANCE_S = 1.0
 # scanner) has open for a moment; keep trying this long before giving up.
 _REPLACE_RETRY_S = 3.0
 
+_MAX_USD = Decimal(10) ** 12
+
 _REQUIRED_SESSION_INTS = ("input_tokens", "output_tokens", "api_calls")
 _OPTIONAL_SESSION_INTS = ("cache_creation_input_tokens", "cache_read_input_tokens")
 _OPTIONAL_SESSION_STRS = ("session_id", "status", "updated", "calls_file")
@@ -214,11 +216,13 @@ def _is_count(value: object) -> bool:
 
 
 def _is_money(value: object) -> bool:
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
         return False
-    if isinstance(value, int):
-        return value >= 0
-    return isinstance(value, Decimal) and value.is_finite() and value >= 0
+    if isinstance(value, Decimal) and not value.is_finite():
+        return False
+    # A trillion dollars is no hobbyist's spend; larger numbers are damage, and would not fit
+    # the six-decimal formatting either.
+    return 0 <= value < _MAX_USD
 
 
 def _session_problem(session: object, index: int) -> str | None:
@@ -346,7 +350,7 @@ def _normalize(data: dict[str, Any]) -> dict[str, Any]:
     sums = _sums(sessions)
     extra_in = data["total_input_tokens"] - sums["total_input_tokens"]
     extra_out = data["total_output_tokens"] - sums["total_output_tokens"]
-    extra_cost = _money(data["total_cost_usd"]) - sums["total_cost_usd"]
+    extra_cost = usd_sum([_money(data["total_cost_usd"]), -sums["total_cost_usd"]])
     if extra_in > 0 or extra_out > 0 or extra_cost > 0:
         legacy = next((s for s in sessions if s.get("session_id") == LEGACY_SESSION_ID), None)
         if legacy is None:
@@ -423,15 +427,25 @@ class Ledger:
         )
 
     def _read_bytes(self) -> bytes | None:
-        try:
-            return self.path.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as error:
-            raise LedgerError(
-                f"Cannot read the cost ledger {self.path}: {error.strerror or error}. "
-                "Check that it is a file and that you may read it."
-            ) from error
+        deadline = time.monotonic() + _REPLACE_RETRY_S
+        while True:
+            try:
+                return self.path.read_bytes()
+            except FileNotFoundError:
+                return None
+            except PermissionError as error:
+                # On Windows a file that another process is replacing is briefly unopenable.
+                if os.name != "nt" or time.monotonic() > deadline:
+                    raise self._unreadable(error) from error
+                time.sleep(0.05)
+            except OSError as error:
+                raise self._unreadable(error) from error
+
+    def _unreadable(self, error: OSError) -> LedgerError:
+        return LedgerError(
+            f"Cannot read the cost ledger {self.path}: {error.strerror or error}. "
+            "Check that it is a file and that you may read it."
+        )
 
     def read(self) -> dict[str, Any]:
         """The ledger, validated, with totals equal to the sums over sessions.
