@@ -11,8 +11,9 @@ import anthropic
 import pytest
 
 from fakes import FakeAnthropicServer, token_count
-from scenewright import config
+from scenewright import config, pricing
 from scenewright.characters import CharacterSheet
+from scenewright.cost_tracker import CostTracker
 from scenewright.errors import (
     AuthenticationError,
     ConfigError,
@@ -94,6 +95,67 @@ def test_scripted_usage_is_priced_exactly(fake_anthropic: FakeAnthropicServer) -
     # $0.25 and $1.25 per million: 550 x 0.25 + 100 x 1.25 = 262.5 millionths of a dollar.
     assert result.cost_usd == Decimal("0.0002625")
     assert result.model == "claude-3-haiku-20240307"
+
+
+def test_a_tracker_records_the_call_exactly(fake_anthropic: FakeAnthropicServer) -> None:
+    fake_anthropic.reply(PROMPT, usage={"input_tokens": 1000, "output_tokens": 200})
+    with CostTracker("test_haiku", model=config.DEFAULT_HAIKU_MODEL) as tracker:
+        result = generate_prompt(SENTENCE, method="haiku", cost_tracker=tracker)
+        # 1000 x $0.10 + 200 x $0.50, per million tokens.
+        assert result.cost_usd == tracker.session_cost == Decimal("0.0002")
+        [call] = tracker.calls
+    assert (call.input_tokens, call.output_tokens) == (1000, 200)
+    assert call.response_id == result.response_id
+    assert call.model == config.DEFAULT_HAIKU_MODEL
+
+
+def test_cache_tokens_are_recorded_and_priced(fake_anthropic: FakeAnthropicServer) -> None:
+    usage = {
+        "input_tokens": 100,
+        "output_tokens": 20,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 4000,
+    }
+    fake_anthropic.reply(PROMPT, usage=usage)
+    with CostTracker("test_haiku") as tracker:
+        result = generate_prompt(SENTENCE, method="haiku", cost_tracker=tracker)
+        assert result.usage == Usage(100, 20, 0, 4000)
+        assert result.cost_usd == tracker.session_cost == pricing.cost_of(usage, "claude-haiku-5-5")
+        assert result.cost_usd > pricing.cost_of(
+            {**usage, "cache_read_input_tokens": 0}, "claude-haiku-5-5"
+        )
+
+
+def test_the_requested_model_is_recorded_not_the_snapshot(
+    fake_anthropic: FakeAnthropicServer,
+) -> None:
+    # The API answers an alias with its dated snapshot; prices are kept per requested id.
+    with CostTracker("test_haiku") as tracker:
+        result = generate_prompt(
+            SENTENCE, method="haiku", model="claude-haiku-4-5", cost_tracker=tracker
+        )
+        assert [call.model for call in tracker.calls] == ["claude-haiku-4-5"]
+    assert result.model == "claude-haiku-4-5"
+
+
+def test_a_failed_call_records_nothing(fake_anthropic: FakeAnthropicServer) -> None:
+    fake_anthropic.fail(429, times=None)
+    with CostTracker("test_haiku") as tracker:
+        with pytest.raises(RateLimitError):
+            generate_prompt(SENTENCE, method="haiku", cost_tracker=tracker)
+        assert tracker.calls == []
+        assert tracker.session_cost == 0
+
+
+def test_an_empty_reply_is_still_recorded_because_it_is_billed(
+    fake_anthropic: FakeAnthropicServer,
+) -> None:
+    fake_anthropic.reply("", usage={"input_tokens": 300, "output_tokens": 1})
+    with CostTracker("test_haiku") as tracker:
+        with pytest.raises(EmptyReplyError):
+            generate_prompt(SENTENCE, method="haiku", cost_tracker=tracker)
+        [call] = tracker.calls
+        assert (call.input_tokens, call.output_tokens) == (300, 1)
 
 
 def test_the_request_carries_instructions_context_and_characters(

@@ -21,7 +21,8 @@ Checks, in the API's order, each answered with the API's error body
 the key (``x-api-key``, or ``Authorization: Bearer``, which SDK 2.x sends) -> 401
 ``authentication_error``; ``anthropic-version`` -> 400; a JSON body with ``model``,
 ``max_tokens`` and ``messages`` -> 400 ``invalid_request_error``; a model in ``models``
--> 404 ``not_found_error`` (``message: "model: <id>"``), as for a retired model.
+-> 404 ``not_found_error`` (``message: "model: <id>"``), as for a retired model. An
+alias such as ``claude-haiku-4-5`` answers with its dated snapshot as ``model``.
 Only then is the next scripted reply or failure used; with none queued the reply is
 ``default_reply``.
 
@@ -52,6 +53,7 @@ __all__ = [
     "DEFAULT_API_KEY",
     "DEFAULT_REPLY",
     "KNOWN_MODELS",
+    "MODEL_SNAPSHOTS",
     "RETIRED_MODELS",
     "Failure",
     "FakeAnthropicServer",
@@ -72,10 +74,18 @@ KNOWN_MODELS = frozenset(
         "claude-3-haiku-20240307",
         "claude-sonnet-5-5",
         "claude-sonnet-4-5",
+        "claude-sonnet-4-5-20250929",
         "claude-opus-5-5",
         "claude-opus-4-5",
+        "claude-opus-4-5-20251101",
     }
 )
+# An alias answers with the dated snapshot it points to in the reply's "model".
+MODEL_SNAPSHOTS = {
+    "claude-haiku-4-5": "claude-haiku-4-5-20251001",
+    "claude-sonnet-4-5": "claude-sonnet-4-5-20250929",
+    "claude-opus-4-5": "claude-opus-4-5-20251101",
+}
 # Answer 404 like any unknown id; listed so a test can say which it means.
 RETIRED_MODELS = frozenset(
     {"claude-3-5-haiku-20241022", "claude-3-5-haiku-latest", "claude-3-opus-20240229"}
@@ -472,7 +482,7 @@ class FakeAnthropicServer:
             "id": self.new_id("msg"),
             "type": "message",
             "role": "assistant",
-            "model": body["model"],
+            "model": MODEL_SNAPSHOTS.get(body["model"], body["model"]),
             "content": content,
             "stop_reason": reply.stop_reason,
             "stop_sequence": None,
