@@ -570,21 +570,28 @@ _TITLE_END = re.compile(r"(?<![^\W\d_])(?:Mr|Mrs|Ms|Dr|Messrs)\.\Z", re.IGNORECA
 _NUMBERED_END = re.compile(
     r"(?<![^\W\d_])(?:Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec|No|Nos|Vol|Ch|pp?)\.\Z"
 )
-# "“Hallo!” I said." is one sentence; syntok splits it at the capital I.
-_QUOTE_END = re.compile(r"[!?,\u2014\u2013-][\"'\u201d\u2019]\Z")
-_SPEECH_TAG = re.compile(
-    r"(?:I|He|She|They|We|[A-Z][a-z]+(?: [A-Z][a-z]+){0,2})[ \t]+"
-    r"(?:said|says|cried|asked|replied|answered|exclaimed|shouted|whispered|murmured|"
-    r"muttered|continued|began|added|repeated|returned|interrupted|screamed|called|"
-    r"remarked|observed|suggested|demanded|inquired|enquired|rejoined|sobbed|gasped|"
-    r"insisted|declared|retorted|protested|pleaded|shrieked|roared|resumed|thought)\b"
-)
 # Where syntok misses a sentence end: after the full stops of Chinese and
-# Japanese, and after an emoji that it glues to the full stop ("pizza 🍕. It").
+# Japanese; after an emoji that it glues to the full stop ("pizza 🍕. It");
+# after English words that are abbreviations in its German and Spanish lists
+# ("the lamps were lit. Mara"); and after "said I." before a new sentence.
+_FOREIGN_ABBREVIATIONS = "lit|art|Art|cap|figs?|gal|gen|mag|max|min|mar|tab|alt|ave|Do|So"
+_SPEECH_VERBS = (
+    "said|says|cried|asked|replied|answered|exclaimed|shouted|whispered|murmured|"
+    "muttered|continued|began|added|repeated|returned|interrupted|screamed|called|"
+    "remarked|observed|suggested|demanded|inquired|enquired|rejoined|sobbed|gasped|"
+    "insisted|declared|retorted|protested|pleaded|shrieked|roared|resumed|thought"
+)
 _MISSED_END = re.compile(
     r"(?:(?<=[\u3002\uff01\uff1f])|(?<=[\u3002\uff01\uff1f][\u300d\u300f\u201d\u2019\uff09]))"
     r"(?![\u3002\uff01\uff1f\u300d\u300f\u201d\u2019\uff09])"
     r"|(?<=[\u2190-\u2bff\U0001f000-\U0001faff][.!?])\s+(?=[\"'\u201c\u2018]?[A-Z])"
+    rf"|(?<![^\W\d_])(?:{_FOREIGN_ABBREVIATIONS}|(?:{_SPEECH_VERBS}) I)\."
+    r"(?P<gap>\s+)(?=[\"'\u201c\u2018]?[A-Z])"
+)
+# "“Hallo!” I said." is one sentence; syntok splits it at the capital I.
+_QUOTE_END = re.compile(r"[!?,\u2014\u2013-][\"'\u201d\u2019]\Z")
+_SPEECH_TAG = re.compile(
+    rf"(?:I|He|She|They|We|[A-Z][a-z]+(?: [A-Z][a-z]+){{0,2}})[ \t]+(?:{_SPEECH_VERBS})\b"
 )
 
 
@@ -628,9 +635,10 @@ def _segment(text: str) -> list[str]:
         start = sentence[0].offset
         end = sentence[-1].offset + len(sentence[-1].value)
         for cut in _MISSED_END.finditer(text, start, end):
-            if cut.start() > start:
-                spans.append((start, cut.start()))
-                start = cut.end()
+            gap = cut.span("gap") if cut.group("gap") is not None else cut.span()
+            if gap[0] > start:
+                spans.append((start, gap[0]))
+                start = gap[1]
         if end > start:
             spans.append((start, end))
     # [start, end, has a letter or digit]; the sentence so far is never sliced
@@ -677,7 +685,7 @@ def _continues(previous: str, previous_has_word: bool, current: str) -> bool:
         or (len(previous) < _TAIL and _SPEAKER.fullmatch(previous))
         or (_TITLE_END.search(previous) and current[:1].isupper())
         or (_NUMBERED_END.search(previous) and current[:1].isdigit())
-        or (_QUOTE_END.search(previous) and _SPEECH_TAG.match(current))
+        or (_QUOTE_END.search(previous) and _SPEECH_TAG.match(current) is not None)
     )
 
 
