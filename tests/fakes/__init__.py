@@ -1,6 +1,6 @@
 """Fakes of the outside services scenewright talks to, speaking their real wire protocols."""
 
-from fakes.anthropic_server import (
+from .anthropic_server import (
     DEFAULT_API_KEY,
     Failure,
     FakeAnthropicServer,

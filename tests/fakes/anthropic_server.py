@@ -593,7 +593,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's connection pool expects
-    timeout = 10  # an idle connection does not hold a thread for ever
+    timeout = 120  # an idle connection does not hold a thread for ever
 
     def setup(self) -> None:
         super().setup()
