@@ -44,7 +44,14 @@ from scenewright.ledger import (
     now_local,
     repair_ledger,
 )
-from scenewright.pricing import BilledTokens, billed_tokens, check_model, price_call, usd_sum
+from scenewright.pricing import (
+    BilledTokens,
+    billed_tokens,
+    check_model,
+    model_price,
+    price_call,
+    usd_sum,
+)
 from scenewright.usage import Usage, format_usd
 
 __all__ = [
@@ -543,6 +550,11 @@ SIMULATED_CALLS = ((550, 100), (500, 80), (600, 120), (520, 95), (580, 110))
 def simulate(costs_dir: Path) -> None:
     """The design document's demonstration, on the ledger in ``costs_dir``."""
     with CostTracker("cost_tracker_simulation", costs_dir=costs_dir) as tracker:
+        rates = model_price(tracker.model).standard
+        _emit(
+            f"Model {tracker.model}: {format_usd(rates.input, 2)} per million input tokens, "
+            f"{format_usd(rates.output, 2)} per million output tokens (no API calls are made)"
+        )
         for input_tokens, output_tokens in SIMULATED_CALLS:
             cost = tracker.add_api_call(input_tokens=input_tokens, output_tokens=output_tokens)
             _emit(
@@ -591,6 +603,11 @@ def main(argv: list[str] | None = None) -> int:
         _emit(f"\nScratch ledger: {scratch / config.LEDGER_FILENAME}")
     except ScenewrightError as error:
         print(f"Error: {error}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # Output piped into `head` or a closed pager: not an error worth a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return 1
     return 0
 

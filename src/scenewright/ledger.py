@@ -106,30 +106,19 @@ def now_local() -> str:
 # --- JSON with exact money ------------------------------------------------------------------
 
 
-class _PlainDecimal(Decimal):
-    """A Decimal that simplejson writes as 0.00000084, never as 8.4E-7."""
-
-    def __str__(self) -> str:
-        return format(self, "f")
-
-    __repr__ = __str__
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return _PlainDecimal(value.normalize() if value else Decimal(0))
-    if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value
+def _plain_decimal(value: object) -> simplejson.RawJSON:
+    """Money as an exact JSON number in plain notation: 0.00000084, never 8.4E-7."""
+    if isinstance(value, Decimal) and value.is_finite():
+        return simplejson.RawJSON(format(value.normalize() if value else Decimal(0), "f"))
+    raise TypeError(f"cannot write {type(value).__name__} to the ledger")
 
 
 def _dumps(value: Any, *, pretty: bool) -> str:
     return str(
         simplejson.dumps(
-            _plain(value),
-            use_decimal=True,
+            value,
+            default=_plain_decimal,
+            use_decimal=False,
             ensure_ascii=False,
             indent=2 if pretty else None,
             separators=None if pretty else (",", ":"),
