@@ -106,6 +106,25 @@ HAIKU_TIMEOUT_SECONDS = 60.0
 # Retries the anthropic SDK makes on 429, 529 and connection errors before we report.
 HAIKU_MAX_RETRIES = 3
 
+# --- Calling a local model through Ollama -------------------------------------
+
+# The Ollama model used when --ollama-model is not given: Llama 3.2 3B is a 2 GB download
+# that runs on an ordinary laptop without a GPU and follows the prompt rules well enough.
+DEFAULT_OLLAMA_MODEL = "llama3.2"
+# Environment variable naming the Ollama server, as the ollama command itself reads it.
+OLLAMA_HOST_ENV = "OLLAMA_HOST"
+# Where Ollama listens when OLLAMA_HOST is not set.
+DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+# Seconds one Ollama request may take in all. Generous: the first request loads the model
+# into memory, and a laptop CPU writes a few tokens a second.
+OLLAMA_TIMEOUT_SECONDS = 300.0
+# Seconds to wait for the connection itself; a server that is running answers at once.
+OLLAMA_CONNECT_TIMEOUT_SECONDS = 5.0
+# Largest prompt we let a local model write (Ollama's num_predict), as for Haiku.
+OLLAMA_MAX_OUTPUT_TOKENS = 200
+# Further attempts after an empty or unreadable Ollama reply, before that sentence fails.
+OLLAMA_EMPTY_REPLY_RETRIES = 1
+
 # --- Writing prompts ----------------------------------------------------------
 
 # Estimated CLIP tokens a keyword prompt may use: CLIP reads 75 plus start/end, the rest is margin.
