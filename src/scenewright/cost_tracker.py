@@ -17,6 +17,7 @@ ledger; ``--repair`` rebuilds the real ledger's totals from its sessions.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -403,7 +404,8 @@ class CostTracker:
                 ScenewrightWarning,
                 stacklevel=2,
             )
-        self.print_summary()
+        with contextlib.suppress(OSError):  # e.g. a closed pipe: never hide the real error
+            self.print_summary()
 
     # --- reporting ----------------------------------------------------------------------
 
