@@ -16,7 +16,6 @@ import atexit
 import difflib
 import hashlib
 import os
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -42,6 +41,7 @@ from scenewright.prompt_generator import (
     PromptResult,
     SceneContext,
     build_user_message,
+    clean_reply,
 )
 from scenewright.usage import Usage
 
@@ -142,45 +142,6 @@ def _close_shared_client() -> None:
 def reply_text(message: Message) -> str:
     """The text of the reply's text blocks; thinking and any other blocks are skipped."""
     return "".join(block.text for block in message.content if block.type == "text")
-
-
-# A label the model may put before the prompt despite being told not to.
-_LABEL = re.compile(
-    r"^\s*(?:[*_#>]+\s*)*"
-    r"(?:(?:here(?:'s| is)\s+(?:the|a|your)\s+)?(?:sdxl\s+|stable\s+diffusion\s+|image\s+)?"
-    r"prompt(?:\s+for\s+[^:\n]{1,60})?|positive(?:\s+prompt)?)"
-    r"\s*[*_]*\s*[:\-\u2013\u2014]\s*[*_]*\s*",
-    re.IGNORECASE,
-)
-_FENCE = re.compile(r"^```[\w-]*\s*|\s*```$")
-_QUOTE_PAIRS = {
-    '"': '"',
-    "'": "'",
-    "\u201c": "\u201d",
-    "\u2018": "\u2019",
-    "`": "`",
-    "\u00ab": "\u00bb",
-}
-
-
-def clean_reply(text: str) -> str:
-    """The prompt in a model's reply: labels, code fences, wrapping quotes and line
-    breaks removed. ``""`` if nothing is left.
-    """
-    text = _FENCE.sub("", text.strip()).strip()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    # "Here is a prompt for this scene:" on a line of its own introduces the prompt.
-    if len(lines) > 1 and lines[0].endswith(":"):
-        lines = lines[1:]
-    text = " ".join(lines)
-    while True:
-        before = text
-        text = _LABEL.sub("", text, count=1).strip()
-        if len(text) >= 2 and _QUOTE_PAIRS.get(text[0]) == text[-1]:
-            text = text[1:-1].strip()
-        if text == before:
-            break
-    return " ".join(text.split()).strip(" ,")
 
 
 def _usage(message: Message) -> Usage:

@@ -4,7 +4,10 @@
 ``PromptResult`` that says what the prompt cost. Methods:
 
 * ``keyword``: local and free; see ``scenewright.keyword_prompt``.
+* ``ollama``: a local model served by Ollama, free but slow; see ``scenewright.ollama_prompt``.
 * ``haiku``: Claude Haiku through the Anthropic API; see ``scenewright.haiku_prompt``.
+
+``check_method`` says, before anything is generated, whether a method can run here.
 
 ``SYSTEM_INSTRUCTIONS`` and ``build_user_message`` are what a language model is told;
 any change to either changes ``INSTRUCTIONS_VERSION``, so cached prompts written
@@ -14,6 +17,7 @@ under the old wording are not reused.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +32,7 @@ from scenewright.usage import Usage
 if TYPE_CHECKING:
     import anthropic
     import anthropic.types
+    import ollama
 
 __all__ = [
     "INSTRUCTIONS_VERSION",
@@ -37,12 +42,15 @@ __all__ = [
     "PromptResult",
     "SceneContext",
     "build_user_message",
+    "check_method",
+    "clean_reply",
     "generate_prompt",
     "generate_prompt_with_haiku",
     "relevant_characters",
 ]
 
-METHODS = ("keyword", "haiku")
+# Every method, cheapest first: the order of the columns when methods are compared.
+METHODS = ("keyword", "ollama", "haiku")
 
 
 @dataclass(frozen=True)
@@ -59,10 +67,10 @@ class PromptResult:
     """One generated prompt and what it cost."""
 
     prompt: str
-    method: str  # "keyword" | "haiku"
+    method: str  # "keyword" | "ollama" | "haiku"
     model: str | None  # None for keyword
-    usage: Usage  # zeros for keyword
-    cost_usd: Decimal  # 0 for keyword
+    usage: Usage  # zeros for keyword; Ollama's prompt_eval_count and eval_count for ollama
+    cost_usd: Decimal  # 0 for keyword and ollama: local tokens cost nothing
     duration_s: float
     response_id: str | None = None
 
@@ -172,6 +180,45 @@ def build_user_message(
     return "\n".join(parts)
 
 
+# A label the model may put before the prompt despite being told not to.
+_LABEL = re.compile(
+    r"^\s*(?:[*_#>]+\s*)*"
+    r"(?:(?:here(?:'s| is)\s+(?:the|a|your)\s+)?(?:sdxl\s+|stable\s+diffusion\s+|image\s+)?"
+    r"prompt(?:\s+for\s+[^:\n]{1,60})?|positive(?:\s+prompt)?)"
+    r"\s*[*_]*\s*[:\-\u2013\u2014]\s*[*_]*\s*",
+    re.IGNORECASE,
+)
+_FENCE = re.compile(r"^```[\w-]*\s*|\s*```$")
+_QUOTE_PAIRS = {
+    '"': '"',
+    "'": "'",
+    "\u201c": "\u201d",
+    "\u2018": "\u2019",
+    "`": "`",
+    "\u00ab": "\u00bb",
+}
+
+
+def clean_reply(text: str) -> str:
+    """The prompt in a model's reply: labels, code fences, wrapping quotes and line
+    breaks removed. ``""`` if nothing is left.
+    """
+    text = _FENCE.sub("", text.strip()).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # "Here is a prompt for this scene:" on a line of its own introduces the prompt.
+    if len(lines) > 1 and lines[0].endswith(":"):
+        lines = lines[1:]
+    text = " ".join(lines)
+    while True:
+        before = text
+        text = _LABEL.sub("", text, count=1).strip()
+        if len(text) >= 2 and _QUOTE_PAIRS.get(text[0]) == text[-1]:
+            text = text[1:-1].strip()
+        if text == before:
+            break
+    return " ".join(text.split()).strip(" ,")
+
+
 def generate_prompt(
     sentence: str,
     *,
@@ -181,12 +228,16 @@ def generate_prompt(
     model: str | None = None,
     cost_tracker: CostTrackerLike | None = None,
     client: anthropic.Anthropic | None = None,
+    ollama_client: ollama.Client | None = None,
 ) -> PromptResult:
     """Write the SDXL prompt for ``sentence`` with ``method`` (one of ``METHODS``).
 
-    ``model``, ``cost_tracker`` and ``client`` matter to ``haiku`` only: the model id
-    (default ``config.DEFAULT_HAIKU_MODEL``), the tracker that records the call's
-    usage, and an ``anthropic.Anthropic`` client to reuse across calls.
+    ``model`` is the Claude model id for ``haiku`` (default ``config.DEFAULT_HAIKU_MODEL``)
+    and the Ollama model for ``ollama`` (default ``config.DEFAULT_OLLAMA_MODEL``).
+    ``cost_tracker`` and ``client`` matter to ``haiku`` only: the tracker that records the
+    call's usage, and an ``anthropic.Anthropic`` client to reuse across calls.
+    ``ollama_client`` is an ``ollama.Client`` for ``ollama``; local calls are never
+    recorded in the Claude ledger.
     """
     chosen = method.strip().lower() if isinstance(method, str) else method
     if chosen == "keyword":
@@ -202,6 +253,14 @@ def generate_prompt(
             cost_usd=Decimal(0),
             duration_s=time.perf_counter() - started,
         )
+    if chosen == "ollama":
+        # Imported here, like the anthropic SDK below: the ollama client and pydantic
+        # take most of a second to import, and the other methods never need them.
+        from scenewright.ollama_prompt import generate_ollama_prompt
+
+        return generate_ollama_prompt(
+            sentence, context=context, characters=characters, model=model, client=ollama_client
+        )
     if chosen == "haiku":
         # Imported here: the anthropic SDK takes seconds to import, and the
         # keyword method never needs it.
@@ -215,6 +274,37 @@ def generate_prompt(
             cost_tracker=cost_tracker,
             client=client,
         )
+    raise ConfigError(f"Unknown prompt method {method!r}. Use one of: {', '.join(METHODS)}.")
+
+
+def check_method(
+    method: str,
+    *,
+    model: str | None = None,
+    client: anthropic.Anthropic | None = None,
+    ollama_client: ollama.Client | None = None,
+) -> None:
+    """Raise the error, with its fix, that keeps ``method`` from running here; else nothing.
+
+    Nothing is generated or paid for: ``haiku`` checks the key and the price of ``model``,
+    ``ollama`` asks the server which models it has (a free local request).
+    """
+    chosen = method.strip().lower() if isinstance(method, str) else method
+    if chosen == "keyword":
+        return
+    if chosen == "ollama":
+        from scenewright.ollama_prompt import check_ollama
+
+        check_ollama(model, client=ollama_client)
+        return
+    if chosen == "haiku":
+        from scenewright import pricing
+        from scenewright.haiku_prompt import check_api_key
+
+        if client is None:
+            check_api_key()
+        pricing.check_model(model or config.DEFAULT_HAIKU_MODEL)
+        return
     raise ConfigError(f"Unknown prompt method {method!r}. Use one of: {', '.join(METHODS)}.")
 
 
