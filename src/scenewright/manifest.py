@@ -5,6 +5,8 @@ An output folder holds::
     run.json            settings of the last run, its status and summary
     sentences.json      every selected sentence with its scene context
     prompts.json        the prompt manifest: one entry per sentence and method
+    comparison.html     with --llm compare: the methods side by side (``scenewright.comparison``)
+    comparison.json     the same, for programs
     prompt_cache.jsonl  every paid prompt ever generated here, appended and fsynced at once
 
 The cache is append-only and written before anything else learns of a prompt, so an
@@ -64,6 +66,24 @@ class PromptEntry:
         values = {k: v for k, v in data.items() if k in names}
         values["cost_usd"] = Decimal(str(values.get("cost_usd", 0)))
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class PromptFailure:
+    """A sentence one method could not write a prompt for, in a run that went on without it.
+
+    Only ``--llm compare`` goes on after a failure; a single-method run stops instead.
+    """
+
+    chapter: int
+    index: int
+    sentence: str
+    method: str
+    model: str | None
+    error: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def prompt_key(*parts: object) -> str:
@@ -149,16 +169,27 @@ def write_manifest(
     *,
     run: Mapping[str, Any],
     complete: bool,
+    failures: Iterable[PromptFailure] = (),
+    unavailable: Mapping[str, str] | None = None,
 ) -> Path:
-    """Write ``prompts.json`` atomically and return its path."""
+    """Write ``prompts.json`` atomically and return its path.
+
+    ``failures`` and ``unavailable`` (method -> why it could not run) are written only
+    when there are any: a run comparing methods goes on without those prompts.
+    """
     entries = list(entries)
-    data = {
+    data: dict[str, Any] = {
         "format": MANIFEST_FORMAT,
         "complete": complete,
         "run": dict(run),
         "summary": summarize(entries),
         "entries": [e.to_json() for e in entries],
     }
+    failures = list(failures)
+    if failures:
+        data["failures"] = [f.to_json() for f in failures]
+    if unavailable:
+        data["unavailable"] = dict(unavailable)
     path = out_dir / MANIFEST_FILENAME
     atomic_write_json(path, data)
     return path
