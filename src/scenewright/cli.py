@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 import click
-import simplejson
 
 from scenewright import __version__, config, cost_tracker
 from scenewright.errors import ScenewrightError
+from scenewright.fileio import dumps_json
 from scenewright.manifest import PromptEntry
 from scenewright.pipeline import IllustrateOptions, IllustrationRun
 from scenewright.prompt_generator import METHODS
@@ -64,7 +64,7 @@ def handle_errors(func: F) -> F:
 
 
 def dump_json(data: Any) -> None:
-    click.echo(simplejson.dumps(data, indent=2, ensure_ascii=False, use_decimal=True))
+    click.echo(dumps_json(data))
 
 
 def sample_paths() -> tuple[Path, Path]:

@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -51,6 +50,15 @@ import simplejson
 
 from scenewright import config
 from scenewright.errors import LedgerCorruptError, LedgerError, LedgerLockError
+from scenewright.fileio import (
+    PRIVATE_FILE_MODE,
+    REPLACE_RETRY_SECONDS,
+    atomic_write_text,
+    dumps_json,
+    fsync_dir,
+    loads_json,
+    replace_file,
+)
 from scenewright.pricing import usd_sum
 from scenewright.usage import format_usd
 
@@ -76,15 +84,10 @@ JOURNAL_PREFIX = "journal-"
 JOURNAL_SUFFIX = ".jsonl"
 LEGACY_SESSION_ID = "legacy-unitemized"
 
-_PRIVATE_FILE = 0o600
 _PRIVATE_DIR = 0o700
 # A process whose start time differs from the journal's by more than this is another
 # process that was given the same pid.
 _CREATE_TIME_TOLERANCE_S = 1.0
-# Windows refuses to replace a file that another process (an editor, an indexer, a virus
-# scanner) has open for a moment; keep trying this long before giving up.
-_REPLACE_RETRY_S = 3.0
-
 _MAX_USD = Decimal(10) ** 12
 
 _REQUIRED_SESSION_INTS = ("input_tokens", "output_tokens", "api_calls")
@@ -103,45 +106,7 @@ def now_local() -> str:
     return datetime.now().isoformat(timespec="seconds")
 
 
-# --- JSON with exact money ------------------------------------------------------------------
-
-
-def _plain_decimal(value: object) -> simplejson.RawJSON:
-    """Money as an exact JSON number in plain notation: 0.00000084, never 8.4E-7."""
-    if isinstance(value, Decimal) and value.is_finite():
-        return simplejson.RawJSON(format(value.normalize() if value else Decimal(0), "f"))
-    raise TypeError(f"cannot write {type(value).__name__} to the ledger")
-
-
-def _dumps(value: Any, *, pretty: bool) -> str:
-    return str(
-        simplejson.dumps(
-            value,
-            default=_plain_decimal,
-            use_decimal=False,
-            ensure_ascii=False,
-            indent=2 if pretty else None,
-            separators=None if pretty else (",", ":"),
-        )
-    )
-
-
-def _loads(text: str) -> Any:
-    return simplejson.loads(text, use_decimal=True)
-
-
 # --- Files ------------------------------------------------------------------------------------
-
-
-def _fsync_dir(path: Path) -> None:
-    if os.name != "posix":
-        return  # Windows cannot open a folder to fsync it; NTFS journals the rename itself.
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def ensure_costs_dir(path: Path) -> Path:
@@ -149,7 +114,7 @@ def ensure_costs_dir(path: Path) -> Path:
     try:
         if not path.is_dir():
             path.mkdir(mode=_PRIVATE_DIR, parents=True, exist_ok=True)
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
         ignore = path / ".gitignore"
         if not ignore.exists():
             ignore.write_text("*\n", encoding="utf-8")
@@ -159,37 +124,6 @@ def ensure_costs_dir(path: Path) -> Path:
             f"folder can be created there, or set {config.COSTS_DIR_ENV} to a writable folder."
         ) from error
     return path
-
-
-def _replace(source: Path, target: Path) -> None:
-    deadline = time.monotonic() + _REPLACE_RETRY_S
-    while True:
-        try:
-            source.replace(target)
-            return
-        except PermissionError:
-            if os.name != "nt" or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Readers see the old file or the new one, never a mixture, whatever the crash."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        if os.name == "posix":
-            tmp.chmod(_PRIVATE_FILE)
-        _replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
 
 
 def _describe(value: object) -> str:
@@ -375,7 +309,7 @@ def _parse(path: Path, raw: bytes) -> Any:
     if not text.strip():
         raise _corrupt(path, "is empty")
     try:
-        return _loads(text)
+        return loads_json(text)
     except simplejson.JSONDecodeError as error:
         raise _corrupt(
             path, f"is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
@@ -416,7 +350,7 @@ class Ledger:
         )
 
     def _read_bytes(self) -> bytes | None:
-        deadline = time.monotonic() + _REPLACE_RETRY_S
+        deadline = time.monotonic() + REPLACE_RETRY_SECONDS
         while True:
             try:
                 return self.path.read_bytes()
@@ -450,7 +384,9 @@ class Ledger:
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
         ensure_costs_dir(self.costs_dir)
-        lock = filelock.FileLock(str(self.lock_path), timeout=self.lock_timeout, mode=_PRIVATE_FILE)
+        lock = filelock.FileLock(
+            str(self.lock_path), timeout=self.lock_timeout, mode=PRIVATE_FILE_MODE
+        )
         try:
             lock.acquire()
         except filelock.Timeout:
@@ -482,7 +418,7 @@ class Ledger:
     def _write(self, data: dict[str, Any]) -> dict[str, Any]:
         data = _with_totals({**data, "updated": now_local()})
         try:
-            _atomic_write(self.path, _dumps(data, pretty=True) + "\n")
+            atomic_write_text(self.path, dumps_json(data, pretty=True) + "\n")
         except OSError as error:
             raise LedgerError(
                 f"Cannot write the cost ledger {self.path}: {error.strerror or error}. The "
@@ -715,15 +651,15 @@ class SessionJournal:
 
     def append(self, record: CallRecord) -> None:
         """Write the record and fsync it before returning; raises :class:`OSError`."""
-        text = _dumps(record.to_json(), pretty=False) + "\n"
+        text = dumps_json(record.to_json(), pretty=False) + "\n"
         created = False
         if self._fd is None:
             ensure_costs_dir(self.costs_dir)
             flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0)
-            self._fd = os.open(self.path, flags, _PRIVATE_FILE)
+            self._fd = os.open(self.path, flags, PRIVATE_FILE_MODE)
             created = True
         if not self._header_written:
-            text = _dumps(self._header, pretty=False) + "\n" + text
+            text = dumps_json(self._header, pretty=False) + "\n" + text
         if self._torn:
             # A write that failed half-way may have left a partial line: end it, so that it
             # costs only itself and not this record too.
@@ -740,7 +676,7 @@ class SessionJournal:
         self._torn = False
         self._header_written = True
         if created:
-            _fsync_dir(self.costs_dir)
+            fsync_dir(self.costs_dir)
 
     def close(self) -> None:
         if self._fd is not None:
@@ -758,9 +694,9 @@ def _archive_journal(journal: Path, target: Path) -> None:
     if not journal.exists():
         return
     target.parent.mkdir(mode=_PRIVATE_DIR, exist_ok=True)
-    _replace(journal, target)
-    _fsync_dir(target.parent)
-    _fsync_dir(journal.parent)
+    replace_file(journal, target)
+    fsync_dir(target.parent)
+    fsync_dir(journal.parent)
 
 
 def _journal_pid(path: Path) -> int | None:
@@ -785,7 +721,7 @@ def _read_journal(path: Path) -> _JournalContents:
         if not line.strip():
             continue
         try:
-            data = _loads(line.decode("utf-8"))
+            data = loads_json(line.decode("utf-8"))
         except (ValueError, RecursionError):
             bad += 1  # at worst the torn last line of a killed process
             continue
@@ -823,7 +759,7 @@ def _owner_alive(path: Path) -> bool:
         return True  # cannot tell: leaving the journal for later never loses a call
     try:
         with path.open("rb") as handle:
-            first = _loads(handle.readline().decode("utf-8"))
+            first = loads_json(handle.readline().decode("utf-8"))
         recorded = first.get("pid_create_time") if isinstance(first, dict) else None
     except (OSError, ValueError, RecursionError):
         recorded = None
@@ -1062,7 +998,7 @@ def repair_ledger(
             try:
                 shutil.copy2(ledger.path, report.backup)
                 if os.name == "posix":
-                    report.backup.chmod(_PRIVATE_FILE)
+                    report.backup.chmod(PRIVATE_FILE_MODE)
             except OSError as error:
                 raise LedgerError(
                     f"Cannot copy {ledger.path} to {report.backup} before repairing it: "

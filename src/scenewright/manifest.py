@@ -24,10 +24,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import simplejson
-
 from scenewright.errors import ScenewrightWarning
-from scenewright.fileio import append_line, atomic_write_json
+from scenewright.fileio import append_line, atomic_write_json, dumps_json, loads_json, read_json
 
 RUN_FILENAME = "run.json"
 SENTENCES_FILENAME = "sentences.json"
@@ -124,7 +122,7 @@ class PromptCache:
                 if not line.strip():
                     continue
                 try:
-                    data = simplejson.loads(line, use_decimal=True)
+                    data = loads_json(line)
                     entry = CachedPrompt(
                         key=str(data["key"]),
                         method=str(data["method"]),
@@ -159,7 +157,7 @@ class PromptCache:
     def add(self, entry: CachedPrompt) -> None:
         """Record ``entry`` durably (fsynced) before returning."""
         data = asdict(entry)
-        append_line(self.path, simplejson.dumps(data, ensure_ascii=False, use_decimal=True))
+        append_line(self.path, dumps_json(data, pretty=False))
         self._entries[entry.key] = entry
 
 
@@ -201,8 +199,7 @@ def entries_from_json(items: Iterable[Mapping[str, Any]]) -> list[PromptEntry]:
 
 def read_manifest(out_dir: Path) -> dict[str, Any]:
     """Load ``prompts.json`` with exact Decimal costs."""
-    path = out_dir / MANIFEST_FILENAME
-    data: dict[str, Any] = simplejson.loads(path.read_text(encoding="utf-8"), use_decimal=True)
+    data: dict[str, Any] = read_json(out_dir / MANIFEST_FILENAME)
     return data
 
 
