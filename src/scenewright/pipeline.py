@@ -2,6 +2,11 @@
 
 Stages hand each other files in the output folder (see ``scenewright.manifest``), so a
 run can be interrupted at any point and started again without paying twice.
+
+``llm="compare"`` writes every sentence's prompt by every method (``METHODS``) and the
+comparison page (``scenewright.comparison``). A method that cannot run here is left out
+and reported, and one that fails for a sentence leaves that cell empty; the other
+methods go on. A run of one method stops at its first error instead.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from scenewright import __version__, config, pricing
 from scenewright.characters import load_characters
 from scenewright.cost_tracker import CostTracker
-from scenewright.errors import ConfigError
+from scenewright.errors import ConfigError, EmptyReplyError, PromptError, ScenewrightError
 from scenewright.fileio import atomic_write_json
 from scenewright.manifest import (
     CACHE_FILENAME,
@@ -27,6 +32,7 @@ from scenewright.manifest import (
     CachedPrompt,
     PromptCache,
     PromptEntry,
+    PromptFailure,
     prompt_key,
     write_manifest,
 )
@@ -36,6 +42,7 @@ from scenewright.prompt_generator import (
     METHODS,
     SYSTEM_INSTRUCTIONS,
     build_user_message,
+    check_method,
     generate_prompt,
 )
 from scenewright.scenes import Scene, build_scenes
@@ -45,7 +52,12 @@ if TYPE_CHECKING:
     import anthropic
 
 # Methods whose prompts cost money or time, and are therefore cached in the output folder.
-CACHED_METHODS = frozenset({"haiku"})
+CACHED_METHODS = frozenset({"haiku", "ollama"})
+
+# The --llm value that runs every method for every sentence and compares them.
+COMPARE = "compare"
+# Every value --llm takes.
+LLM_CHOICES = (*METHODS, COMPARE)
 
 
 @dataclass(frozen=True)
@@ -53,11 +65,12 @@ class IllustrateOptions:
     """What ``scenewright illustrate`` was asked to do."""
 
     chapters: str | None = None  # "1,3-5"; None means every chapter
-    llm: str = "keyword"  # one of prompt_generator.METHODS
+    llm: str = "keyword"  # one of prompt_generator.METHODS, or "compare" for all of them
     model: str | None = None  # Claude model id; None means config.DEFAULT_HAIKU_MODEL
     characters: Path | None = None  # YAML or JSON character sheet
     out_dir: Path | None = None  # None means scenewright-out/<novel file stem>
     dry_run: bool = True  # prompts only; rendering arrives with the images extra
+    ollama_model: str | None = None  # None means config.DEFAULT_OLLAMA_MODEL
 
 
 @dataclass
@@ -68,6 +81,10 @@ class RunResult:
     session_name: str
     entries: list[PromptEntry] = field(default_factory=list)
     complete: bool = False
+    methods: tuple[str, ...] = ()  # the methods asked for, in column order
+    unavailable: dict[str, str] = field(default_factory=dict)  # method -> why it did not run
+    failures: list[PromptFailure] = field(default_factory=list)  # compare: cells left empty
+    comparison: Path | None = None  # comparison.html, for --llm compare
 
     @property
     def generated(self) -> int:
@@ -106,10 +123,12 @@ class IllustrationRun:
         client: anthropic.Anthropic | None = None,
     ) -> None:
         self.options = options or IllustrateOptions()
-        if self.options.llm not in METHODS:
+        if self.options.llm not in LLM_CHOICES:
             raise ConfigError(
-                f"Unknown prompt method {self.options.llm!r}. Use one of: {', '.join(METHODS)}."
+                f"Unknown prompt method {self.options.llm!r}. Use one of: {', '.join(LLM_CHOICES)}."
             )
+        self.compare = self.options.llm == COMPARE
+        self.methods: tuple[str, ...] = METHODS if self.compare else (self.options.llm,)
         if not self.options.dry_run:
             raise ConfigError(
                 "Rendering images is not available in this version yet. "
@@ -117,10 +136,15 @@ class IllustrationRun:
             )
         self.novel_path = Path(novel_path)
         self.model: str | None = None
-        if self.options.llm == "haiku":
+        if "haiku" in self.methods:
             self.model = self.options.model or config.DEFAULT_HAIKU_MODEL
             # Refuse a model we cannot price before a single token is spent on it.
             pricing.check_model(self.model)
+        self.ollama_model: str | None = None
+        if "ollama" in self.methods:
+            self.ollama_model = (
+                self.options.ollama_model or config.DEFAULT_OLLAMA_MODEL
+            ).strip() or config.DEFAULT_OLLAMA_MODEL
         self.novel = read_novel(self.novel_path)
         self.chapters = select_chapters(self.novel, self.options.chapters)
         self.characters: Mapping[str, str] = (
@@ -133,12 +157,38 @@ class IllustrationRun:
         self._client = client
         # The tracker used by the last execute(), so a caller can print its summary.
         self.tracker: CostTracker | None = None
+        # Methods that cannot run here, with the reason and its fix; filled by execute().
+        self.unavailable: dict[str, str] = {}
 
-    def _key(self, scene: Scene) -> str:
+    def model_for(self, method: str) -> str | None:
+        """The model ``method`` uses in this run: a Claude id, an Ollama name, or None."""
+        return {"haiku": self.model, "ollama": self.ollama_model}.get(method)
+
+    def _key(self, scene: Scene, method: str) -> str:
         message = build_user_message(scene.sentence, scene.context, self.characters)
         return prompt_key(
-            self.options.llm, self.model, INSTRUCTIONS_VERSION, SYSTEM_INSTRUCTIONS, message
+            method, self.model_for(method), INSTRUCTIONS_VERSION, SYSTEM_INSTRUCTIONS, message
         )
+
+    def check_methods(self) -> dict[str, str]:
+        """Check, before anything is spent, that each method can run here.
+
+        A single-method run raises the method's error, with its fix. A compare run
+        records each method that cannot run (method -> reason) and returns them.
+        """
+        self.unavailable = {}
+        for method in self.methods:
+            try:
+                check_method(
+                    method,
+                    model=self.model_for(method),
+                    client=self._client if method == "haiku" else None,
+                )
+            except ScenewrightError as error:
+                if not self.compare:
+                    raise
+                self.unavailable[method] = str(error)
+        return dict(self.unavailable)
 
     def _settings(self) -> dict[str, Any]:
         settings = asdict(self.options)
@@ -151,6 +201,8 @@ class IllustrationRun:
             "novel_author": self.novel.author,
             "session_name": self.session_name,
             "model": self.model,
+            "ollama_model": self.ollama_model,
+            "methods": list(self.methods),
             "instructions_version": INSTRUCTIONS_VERSION,
             "price_table_version": config.PRICE_TABLE_VERSION,
             "settings": settings,
@@ -162,6 +214,8 @@ class IllustrationRun:
         Whatever happens (an API error, Ctrl+C), the prompts already paid for are in the
         cache, the manifest lists the finished entries, and the Haiku session is saved.
         """
+        self.check_methods()
+        active = [m for m in self.methods if m not in self.unavailable]
         self.out_dir.mkdir(parents=True, exist_ok=True)
         run_info = self._settings()
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -183,20 +237,32 @@ class IllustrationRun:
         )
 
         cache = PromptCache(self.out_dir / CACHE_FILENAME)
-        owns_tracker = self._external_tracker is None and self.options.llm == "haiku"
+        owns_tracker = self._external_tracker is None and "haiku" in active
         tracker = (
             CostTracker(self.session_name, model=self.model)
             if owns_tracker
             else self._external_tracker
         )
-        result = RunResult(out_dir=self.out_dir, session_name=self.session_name)
+        result = RunResult(
+            out_dir=self.out_dir,
+            session_name=self.session_name,
+            methods=self.methods,
+            unavailable=self.unavailable,
+        )
         status = "failed"
         try:
             for scene in self.scenes:
-                entry = self._prompt_for(scene, cache, tracker)
-                result.entries.append(entry)
-                if on_entry is not None:
-                    on_entry(scene, entry)
+                for method in list(active):
+                    try:
+                        entry = self._prompt_for(scene, method, cache, tracker)
+                    except PromptError as error:
+                        if not self.compare:
+                            raise
+                        self._failed(scene, method, error, result, active)
+                        continue
+                    result.entries.append(entry)
+                    if on_entry is not None:
+                        on_entry(scene, entry)
             result.complete = True
             status = "complete"
         except KeyboardInterrupt:
@@ -206,7 +272,16 @@ class IllustrationRun:
             if owns_tracker and tracker is not None and tracker.get_session_stats()["api_calls"]:
                 tracker.save_session()
             self.tracker = tracker
-            write_manifest(self.out_dir, result.entries, run=run_info, complete=result.complete)
+            write_manifest(
+                self.out_dir,
+                result.entries,
+                run=run_info,
+                complete=result.complete,
+                failures=result.failures,
+                unavailable=self.unavailable,
+            )
+            if self.compare:
+                result.comparison = self._write_comparison(result, run_info)
             atomic_write_json(
                 self.out_dir / RUN_FILENAME,
                 {
@@ -221,11 +296,54 @@ class IllustrationRun:
             )
         return result
 
+    def _failed(
+        self,
+        scene: Scene,
+        method: str,
+        error: PromptError,
+        result: RunResult,
+        active: list[str],
+    ) -> None:
+        """Record a compare run's failed cell; a method that is failing as a whole (not
+        just with an empty reply for this sentence) is dropped for the rest of the run, as
+        every further call would fail the same way and some take minutes to.
+        """
+        model = self.model_for(method)
+        result.failures.append(
+            PromptFailure(scene.chapter, scene.index, scene.sentence, method, model, str(error))
+        )
+        if not isinstance(error, EmptyReplyError):
+            active.remove(method)
+            self.unavailable[method] = f"stopped at sentence {scene.ref}: {error}"
+
+    def _write_comparison(self, result: RunResult, run_info: dict[str, Any]) -> Path:
+        # Imported here: only compare runs need it.
+        from scenewright.comparison import build_rows, write_comparison
+
+        models = {method: self.model_for(method) for method in self.methods}
+        rows = build_rows(
+            self.scenes,
+            self.methods,
+            result.entries,
+            failures=result.failures,
+            unavailable=self.unavailable,
+            models=models,
+        )
+        html_path, _ = write_comparison(
+            self.out_dir,
+            rows,
+            self.methods,
+            run=run_info,
+            models=models,
+            unavailable=self.unavailable,
+            complete=result.complete,
+        )
+        return html_path
+
     def _prompt_for(
-        self, scene: Scene, cache: PromptCache, tracker: CostTracker | None
+        self, scene: Scene, method: str, cache: PromptCache, tracker: CostTracker | None
     ) -> PromptEntry:
-        method = self.options.llm
-        key = self._key(scene)
+        key = self._key(scene, method)
         cached = cache.get(key) if method in CACHED_METHODS else None
         if cached is None:
             started = time.perf_counter()
@@ -234,7 +352,7 @@ class IllustrationRun:
                 method=method,
                 context=scene.context,
                 characters=self.characters,
-                model=self.model,
+                model=self.model_for(method),
                 cost_tracker=tracker,
                 client=self._client,
             )
