@@ -20,6 +20,7 @@ import click
 from scenewright import __version__, config, cost_tracker
 from scenewright.errors import ScenewrightError
 from scenewright.fileio import dumps_json
+from scenewright.ledger import fold_orphaned_journals, repair_ledger
 from scenewright.manifest import PromptEntry
 from scenewright.pipeline import IllustrateOptions, IllustrationRun
 from scenewright.prompt_generator import METHODS
@@ -225,12 +226,28 @@ def _stdout_to(stream: TextIO) -> Iterator[None]:
         sys.stdout = saved
 
 
+def _fold_journals() -> int:
+    """Count sessions whose process was killed before showing any figure."""
+    folded = fold_orphaned_journals()
+    for session in folded:
+        click.echo(
+            f"Recovered interrupted session {session.session_name!r}: "
+            f"{session.added_calls} call(s), {format_usd(session.added_cost_usd)} USD "
+            "added to the ledger.",
+            err=True,
+        )
+    return len(folded)
+
+
 @cli.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the totals as JSON.")
 @click.pass_context
 @handle_errors
 def costs(ctx: click.Context, as_json: bool) -> None:
     """Show the cumulative Claude spend recorded in .costs/haiku_usage.json."""
+    if ctx.invoked_subcommand == "repair":
+        return  # repair folds journals itself, once the ledger is readable again
+    _fold_journals()
     if ctx.invoked_subcommand is not None:
         return
     total_input, total_output, total_cost = cost_tracker.get_total_cost()
@@ -276,6 +293,48 @@ def costs_history(limit: int, as_json: bool) -> None:
         dump_json(cost_tracker.load_sessions()[-limit:])
         return
     cost_tracker.print_cost_history(limit=limit)
+
+
+@costs.command("repair")
+@click.option(
+    "--reset-corrupt",
+    is_flag=True,
+    help="Move unreadable parts aside into a dated backup and keep the rest.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what was repaired as JSON.")
+@handle_errors
+def costs_repair(reset_corrupt: bool, as_json: bool) -> None:
+    """Rebuild the ledger's totals from its sessions, and fold in interrupted sessions.
+
+    The ledger is backed up before it is changed. Without --reset-corrupt, a file that
+    cannot be read is left exactly as it is.
+    """
+    report = repair_ledger(reset_corrupt=reset_corrupt)
+    recovered = _fold_journals()
+    totals = cost_tracker.get_total_cost() if recovered else report.new_totals
+    if as_json:
+        dump_json(
+            {
+                "ledger": str(report.path),
+                "existed": report.existed,
+                "changed": report.changed,
+                "sessions": report.sessions_kept,
+                "sessions_set_aside": report.sessions_set_aside,
+                "backup": str(report.backup) if report.backup else None,
+                "recovered_sessions": recovered,
+                "total_input_tokens": totals[0],
+                "total_output_tokens": totals[1],
+                "total_cost_usd": totals[2],
+            }
+        )
+        return
+    for line in report.lines():
+        click.echo(line)
+    if recovered:
+        click.echo(
+            f"Totals with the recovered sessions: {totals[0]:,} input tokens, "
+            f"{totals[1]:,} output tokens, {format_usd(totals[2])} USD"
+        )
 
 
 def main() -> None:
