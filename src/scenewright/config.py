@@ -125,6 +125,13 @@ OLLAMA_MAX_OUTPUT_TOKENS = 200
 # Further attempts after an empty or unreadable Ollama reply, before that sentence fails.
 OLLAMA_EMPTY_REPLY_RETRIES = 1
 
+# --- Comparing methods --------------------------------------------------------
+
+# The sentence `scenewright compare` tries when none is given (the design document's).
+DEFAULT_COMPARE_SENTENCE = "The robot stood in the factory."
+# The ledger session `scenewright compare` records Claude's cost in (the document's script).
+COMPARE_SESSION_NAME = "test_prompt_comparison"
+
 # --- Writing prompts ----------------------------------------------------------
 
 # Estimated CLIP tokens a keyword prompt may use: CLIP reads 75 plus start/end, the rest is margin.
