@@ -169,9 +169,9 @@ def test_long_context_tier_starts_above_the_threshold(
     over = price_call(usage(inp + 1, output, w5, w1, rd), HAIKU)
     assert not at.long_context
     assert over.long_context
-    # Over the threshold every token is billed at 5x. Sonnet 5.5 costs exactly 20x Haiku 5.5's
+    # Over the threshold every token is billed at 5x. Sonnet 5 costs exactly 20x Haiku 5.5's
     # standard rates, cache included, so it gives the standard-rate cost above the threshold.
-    assert over.cost == 5 * cost_of(usage(inp + 1, output, w5, w1, rd), "claude-sonnet-5-5") / 20
+    assert over.cost == 5 * cost_of(usage(inp + 1, output, w5, w1, rd), "claude-sonnet-5") / 20
 
 
 def test_long_context_rates_for_the_default_model() -> None:

@@ -22,8 +22,15 @@ from scenewright.errors import ScenewrightError
 from scenewright.fileio import dumps_json
 from scenewright.ledger import fold_orphaned_journals, repair_ledger
 from scenewright.manifest import PromptEntry
-from scenewright.pipeline import IllustrateOptions, IllustrationRun
-from scenewright.prompt_generator import METHODS
+from scenewright.comparison import (
+    Cell,
+    context_from_passage,
+    describe_cost,
+    describe_tokens,
+    run_method,
+)
+from scenewright.pipeline import LLM_CHOICES, IllustrateOptions, IllustrationRun
+from scenewright.prompt_generator import METHODS, check_method
 from scenewright.scenes import Scene
 from scenewright.usage import format_usd
 
@@ -112,10 +119,11 @@ def _progress(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
 )
 @click.option(
     "--llm",
-    type=click.Choice(METHODS),
+    type=click.Choice(LLM_CHOICES),
     default="keyword",
     show_default=True,
-    help="How each prompt is written: keyword (local, free) or haiku (Claude, paid).",
+    help="How each prompt is written: keyword (local, free), ollama (a local model, free), "
+    "haiku (Claude, paid), or compare (all three side by side, with a comparison page).",
 )
 @click.option("--dry-run", is_flag=True, help="Write and print the prompts only; render no images.")
 @click.option(
@@ -134,6 +142,11 @@ def _progress(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
     metavar="ID",
     help=f"Claude model for --llm haiku. Default: {config.DEFAULT_HAIKU_MODEL}.",
 )
+@click.option(
+    "--ollama-model",
+    metavar="NAME",
+    help=f"Ollama model for --llm ollama. Default: {config.DEFAULT_OLLAMA_MODEL}.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Do not print each prompt.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest summary as JSON.")
 @handle_errors
@@ -146,6 +159,7 @@ def illustrate(
     out_dir: Path | None,
     characters: Path | None,
     model: str | None,
+    ollama_model: str | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -169,23 +183,38 @@ def illustrate(
         characters=characters,
         out_dir=out_dir,
         dry_run=dry_run,
+        ollama_model=ollama_model,
     )
     run = IllustrationRun(novel, options)
+    used = ", ".join(
+        f"{method} ({run.model_for(method)})" if run.model_for(method) else method
+        for method in run.methods
+    )
     click.echo(
         f"{run.novel.title or novel.name}: {len(run.chapters)} chapter(s), "
-        f"{len(run.scenes)} sentence(s), method {llm}" + (f" ({run.model})" if run.model else ""),
+        f"{len(run.scenes)} sentence(s), method{'s' if run.compare else ''} {used}",
         err=True,
     )
+    # Before anything is spent: one method alone fails here with its fix; compare reports
+    # the methods that cannot run and goes on with the others.
+    for method, reason in run.check_methods().items():
+        click.secho(
+            f"Warning: {method} is not available; the comparison goes on without it. {reason}",
+            fg="yellow",
+            err=True,
+        )
     show_prompts = not quiet and not as_json
 
     def on_entry(scene: Scene, entry: PromptEntry) -> None:
         tick()
         if show_prompts:
-            _echo_above_bar(f"[{scene.ref}] {entry.prompt}")
+            label = f"[{scene.ref}] {entry.method}: " if run.compare else f"[{scene.ref}] "
+            _echo_above_bar(label + entry.prompt)
 
     bar_enabled = sys.stderr.isatty() and not as_json
+    cells = len(run.scenes) * (len(run.methods) - len(run.unavailable))
     try:
-        with _progress(len(run.scenes), bar_enabled) as tick:
+        with _progress(cells, bar_enabled) as tick:
             result = run.execute(on_entry)
     finally:
         if run.tracker is not None:
@@ -197,6 +226,15 @@ def illustrate(
         f"Manifest: {result.out_dir / 'prompts.json'}",
         err=True,
     )
+    for failure in result.failures:
+        click.secho(
+            f"Warning: no {failure.method} prompt for sentence "
+            f"{failure.chapter}.{failure.index}. {failure.error}",
+            fg="yellow",
+            err=True,
+        )
+    if result.comparison is not None:
+        click.echo(f"Comparison: {result.comparison}", err=True)
     if as_json:
         from scenewright.manifest import read_manifest
 
@@ -206,6 +244,10 @@ def illustrate(
                 "out_dir": str(result.out_dir),
                 "complete": manifest["complete"],
                 "summary": manifest["summary"],
+                "methods": list(result.methods),
+                "unavailable": result.unavailable,
+                "failures": [failure.to_json() for failure in result.failures],
+                "comparison": str(result.comparison) if result.comparison else None,
             }
         )
 
@@ -224,6 +266,157 @@ def _stdout_to(stream: TextIO) -> Iterator[None]:
         yield
     finally:
         sys.stdout = saved
+
+
+@cli.command()
+@click.argument("sentence", required=False, default=config.DEFAULT_COMPARE_SENTENCE)
+@click.option(
+    "--llm",
+    type=click.Choice((*METHODS, "all")),
+    default="all",
+    show_default=True,
+    help="The method to try, or all of them side by side.",
+)
+@click.option(
+    "--characters",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="YAML or JSON character sheet: name -> visual description.",
+)
+@click.option(
+    "--context",
+    "passage",
+    metavar="TEXT",
+    help="The passage SENTENCE comes from: the sentences just before and after it become "
+    "its scene context, as illustrate takes them from the novel.",
+)
+@click.option("--chapter", "chapter_title", metavar="TITLE", default="", help="The chapter title.")
+@click.option(
+    "--model",
+    metavar="ID",
+    help=f"Claude model for haiku. Default: {config.DEFAULT_HAIKU_MODEL}.",
+)
+@click.option(
+    "--ollama-model",
+    metavar="NAME",
+    help=f"Ollama model for ollama. Default: {config.DEFAULT_OLLAMA_MODEL}.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@handle_errors
+def compare(
+    sentence: str,
+    llm: str,
+    characters: Path | None,
+    passage: str | None,
+    chapter_title: str,
+    model: str | None,
+    ollama_model: str | None,
+    as_json: bool,
+) -> None:
+    """Write the prompt for one SENTENCE by each method, with its tokens, time and cost.
+
+    SENTENCE defaults to "The robot stood in the factory.". Claude's cost is recorded
+    in .costs/haiku_usage.json as the session test_prompt_comparison. With --llm all, a
+    method that cannot run here is reported and the others still run.
+    """
+    if not sentence.strip():
+        raise click.UsageError(
+            "SENTENCE is empty. Give a sentence in quotes, or leave it out to use "
+            f"{config.DEFAULT_COMPARE_SENTENCE!r}."
+        )
+    from scenewright.characters import load_characters
+
+    methods = METHODS if llm == "all" else (llm,)
+    strict = llm != "all"  # the method asked for alone must run, or the command fails
+    sheet = load_characters(characters) if characters else {}
+    context = context_from_passage(sentence, passage, chapter_title)
+    models = {
+        "haiku": model or config.DEFAULT_HAIKU_MODEL,
+        "ollama": ollama_model or config.DEFAULT_OLLAMA_MODEL,
+    }
+    unavailable: dict[str, str] = {}
+    for method in methods:
+        try:
+            check_method(method, model=models.get(method))
+        except ScenewrightError as error:
+            if strict:
+                raise
+            unavailable[method] = str(error)
+    # Opened only when Claude will be called, so an unavailable Claude leaves no session.
+    tracker = (
+        cost_tracker.CostTracker(config.COMPARE_SESSION_NAME, model=models["haiku"])
+        if "haiku" in methods and "haiku" not in unavailable
+        else None
+    )
+    if not as_json:
+        click.echo(f"Sentence: {sentence}")
+    results: list[Cell] = []
+    status = "failed"
+    try:
+        for method in methods:
+            if method in unavailable:
+                cell = Cell(
+                    method, models.get(method), None, error=f"Not available: {unavailable[method]}"
+                )
+            else:
+                cell = run_method(
+                    sentence,
+                    method,
+                    context=context,
+                    characters=sheet,
+                    model=models.get(method),
+                    cost_tracker=tracker,
+                    strict=strict,
+                    checked=True,
+                )
+            results.append(cell)
+            if not as_json:
+                _echo_cell(cell)
+        status = "complete"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        if tracker is not None:
+            if tracker.get_session_stats()["api_calls"]:
+                tracker.close(status=status)
+            # The design document's summary, also after an error: that money was spent.
+            with _stdout_to(sys.stderr if as_json else sys.stdout):
+                if not as_json:
+                    click.echo("")
+                tracker.print_summary()
+    if as_json:
+        dump_json(
+            {
+                "sentence": sentence,
+                "context": {
+                    "chapter_title": context.chapter_title,
+                    "before": list(context.before),
+                    "after": list(context.after),
+                },
+                "methods": list(methods),
+                "results": [cell.to_json() for cell in results],
+                "haiku_session": None
+                if tracker is None
+                else {
+                    "session_name": tracker.session_name,
+                    "api_calls": tracker.get_session_stats()["api_calls"],
+                    "cost_usd": tracker.get_session_stats()["cost_usd"],
+                },
+            }
+        )
+
+
+def _echo_cell(cell: Cell) -> None:
+    click.echo("")
+    click.echo(cell.method + (f" ({cell.model})" if cell.model else ""))
+    if cell.prompt is None:
+        for line in (cell.error or "No prompt.").splitlines():
+            click.echo(f"  {line}")
+        return
+    click.echo(f"  Prompt: {cell.prompt}")
+    click.echo(f"  Tokens: {describe_tokens(cell.input_tokens, cell.output_tokens)}")
+    click.echo(f"  Time:   {cell.duration_s:.3f} s")
+    click.echo(f"  Cost:   {describe_cost(cell.method, cell.cost_usd)}")
 
 
 def _fold_journals() -> int:

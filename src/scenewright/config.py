@@ -79,6 +79,8 @@ BATCH_MULTIPLIER = Decimal("0.5")
 # (5-minute cache write, 1-hour cache write, cache read).
 CACHE_PRICES: dict[str, tuple[Decimal, Decimal, Decimal]] = {
     "claude-opus-5-5": (Decimal("5.00"), Decimal("8.00"), Decimal("0.20")),
+    # Cache reads cut from $0.20 to $0.10 on 2026-10-07 (0.05x input).
+    "claude-sonnet-5-5": (Decimal("2.50"), Decimal("4.00"), Decimal("0.10")),
     "claude-3-haiku-20240307": (Decimal("0.30"), Decimal("0.50"), Decimal("0.03")),
 }
 
