@@ -183,3 +183,40 @@ def ledger_path() -> Path:
 MAX_NOVEL_BYTES = 16 * 1024 * 1024
 # A repeated heading with under this share of its longest twin's words is a contents entry.
 DUPLICATE_HEADING_MAX_SHARE = 0.25
+
+
+# --- Rendering images (the optional extra scenewright[images]) -----------------
+
+# The SDXL model rendered with when --sdxl-model is not given (a Hugging Face hub id).
+DEFAULT_SDXL_MODEL = "stabilityai/stable-diffusion-xl-base-1.0"
+# Denoising steps: diffusers' StableDiffusionXLPipeline default.
+DEFAULT_SDXL_STEPS = 50
+# Classifier-free guidance scale: diffusers' StableDiffusionXLPipeline default.
+DEFAULT_SDXL_GUIDANCE = 5.0
+# Image width in pixels: SDXL base's native size (its UNet's sample size times 8).
+DEFAULT_SDXL_WIDTH = 1024
+# Image height in pixels: SDXL base's native size.
+DEFAULT_SDXL_HEIGHT = 1024
+# Base seed that every image's seed is derived from, with its chapter and sentence.
+DEFAULT_RENDER_SEED = 42
+# Images rendered together in one call; more is faster on a big GPU and needs more memory.
+DEFAULT_RENDER_BATCH_SIZE = 1
+# Width and height must be multiples of this: the VAE's 8x downsampling.
+SDXL_SIZE_MULTIPLE = 8
+# The sizes SDXL was trained at (width, height), from the SDXL paper's aspect-ratio buckets;
+# other sizes work but tend to frame badly (cut-off heads, duplicated subjects).
+SDXL_SIZE_BUCKETS: tuple[tuple[int, int], ...] = (
+    (512, 2048), (512, 1984), (512, 1920), (512, 1856), (576, 1792), (576, 1728),
+    (576, 1664), (640, 1600), (640, 1536), (704, 1472), (704, 1408), (704, 1344),
+    (768, 1344), (768, 1280), (832, 1216), (832, 1152), (896, 1152), (896, 1088),
+    (960, 1088), (960, 1024), (1024, 1024), (1024, 960), (1088, 960), (1088, 896),
+    (1152, 896), (1152, 832), (1216, 832), (1280, 768), (1344, 768), (1344, 704),
+    (1408, 704), (1472, 704), (1536, 640), (1600, 640), (1664, 576), (1728, 576),
+    (1792, 576), (1856, 512), (1920, 512), (1984, 512), (2048, 512),
+)  # fmt: skip
+# CLIP's text window in tokens, start and end tokens included; longer prompts are encoded
+# in chunks of (window - 2) tokens, never cut.
+CLIP_TOKEN_WINDOW = 77
+# A chunk ends at the last comma within this many tokens of its end, so that a phrase is
+# not split between two chunks.
+CLIP_CHUNK_COMMA_LOOKBACK = 20
