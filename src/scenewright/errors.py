@@ -6,7 +6,8 @@ it as it is, with no traceback::
     ScenewrightError
     ├── ConfigError                  bad option, bad setting, missing file
     │   ├── MissingAPIKeyError       ANTHROPIC_API_KEY is not set
-    │   └── ChapterSelectionError    --chapters names nothing that exists
+    │   ├── ChapterSelectionError    --chapters names nothing that exists
+    │   └── MissingDependencyError   an optional extra (scenewright[images]) is not installed
     ├── PricingError
     │   └── UnknownModelError        no price for a model: never priced at $0
     ├── LedgerError
@@ -14,6 +15,7 @@ it as it is, with no traceback::
     │   └── LedgerLockError          another process holds the ledger too long
     ├── NovelError                   the novel cannot be read or is empty
     ├── CharacterSheetError          the character sheet is malformed
+    ├── RenderError                  an image could not be rendered (model, memory, device)
     └── PromptError                  a prompt could not be generated
         ├── ModelNotFoundError       404: retired or misspelt model
         ├── AuthenticationError      401/403: the key was refused
@@ -45,6 +47,10 @@ class MissingAPIKeyError(ConfigError):
 
 class ChapterSelectionError(ConfigError):
     """A --chapters selection is malformed or selects nothing."""
+
+
+class MissingDependencyError(ConfigError):
+    """An optional extra such as ``scenewright[images]`` is not installed."""
 
 
 class PricingError(ScenewrightError):
@@ -97,6 +103,10 @@ class ServiceError(PromptError):
 
 class EmptyReplyError(PromptError):
     """The model's reply held no usable prompt."""
+
+
+class RenderError(ScenewrightError):
+    """The SDXL model could not be loaded, or an image could not be rendered."""
 
 
 class ScenewrightWarning(UserWarning):
