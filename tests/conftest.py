@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from fakes.anthropic_server import FakeAnthropicServer
+from fakes.ollama_server import FakeOllamaServer
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -62,6 +64,47 @@ def fake_anthropic(
     monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
     monkeypatch.setenv("ANTHROPIC_API_KEY", server.api_key)
     # A proxy set on the machine must not intercept calls to the fake.
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    yield server
+    server.reset()
+
+
+@pytest.fixture(scope="session")
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on: connecting to it is refused at once."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(autouse=True)
+def _no_real_ollama(closed_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A developer's own Ollama must never answer a test: point OLLAMA_HOST at a closed
+    # port unless the test asks for fake_ollama.
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{closed_port}")
+    monkeypatch.delenv("OLLAMA_API_KEY", raising=False)
+
+
+@pytest.fixture(scope="session")
+def _ollama_server() -> Iterator[FakeOllamaServer]:
+    # One server for the whole run, like the Anthropic fake; fake_ollama resets it.
+    with FakeOllamaServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_ollama(
+    _ollama_server: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeOllamaServer]:
+    """A fake Ollama on 127.0.0.1 with OLLAMA_HOST pointing at it; it has ``llama3.2``.
+
+    Script it with ``fake_ollama.reply(...)`` / ``.fail(status, ...)`` / ``.garbage(...)``;
+    read ``fake_ollama.requests``. See ``tests/fakes/ollama_server.py``.
+    """
+    server = _ollama_server
+    server.reset()
+    monkeypatch.setenv("OLLAMA_HOST", server.host)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     yield server

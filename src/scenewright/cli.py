@@ -18,10 +18,6 @@ from typing import Any, TextIO, TypeVar
 import click
 
 from scenewright import __version__, config, cost_tracker
-from scenewright.errors import ScenewrightError
-from scenewright.fileio import dumps_json
-from scenewright.ledger import fold_orphaned_journals, repair_ledger
-from scenewright.manifest import PromptEntry
 from scenewright.comparison import (
     Cell,
     context_from_passage,
@@ -29,6 +25,10 @@ from scenewright.comparison import (
     describe_tokens,
     run_method,
 )
+from scenewright.errors import ScenewrightError
+from scenewright.fileio import dumps_json
+from scenewright.ledger import fold_orphaned_journals, repair_ledger
+from scenewright.manifest import PromptEntry
 from scenewright.pipeline import LLM_CHOICES, IllustrateOptions, IllustrationRun
 from scenewright.prompt_generator import METHODS, check_method
 from scenewright.scenes import Scene

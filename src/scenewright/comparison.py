@@ -1,7 +1,8 @@
 """Prompt methods side by side: one row per sentence, one column per method.
 
 ``illustrate --llm compare`` writes ``comparison.html`` for people and ``comparison.json``
-for programs; ``scenewright compare`` prints the same cells for one sentence. Each cell
+for programs; ``scenewright compare`` prints the same cells for one sentence
+(``run_method``, with ``context_from_passage`` for its ``--context``). Each cell
 holds a method's prompt with its tokens, time and cost, or why there is none (the method
 could not run here, or failed for that sentence).
 
@@ -19,9 +20,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from scenewright import __version__
+from scenewright import __version__, config
+from scenewright.errors import PromptError, ScenewrightError
 from scenewright.fileio import atomic_write_json, atomic_write_text
 from scenewright.manifest import PromptEntry, PromptFailure
+from scenewright.prompt_generator import (
+    CostTrackerLike,
+    SceneContext,
+    check_method,
+    generate_prompt,
+)
 from scenewright.scenes import Scene
 from scenewright.usage import format_usd
 
@@ -34,9 +42,13 @@ __all__ = [
     "build_rows",
     "cell_from_entry",
     "comparison_data",
+    "context_from_passage",
+    "describe_cost",
+    "describe_tokens",
     "escape_html",
     "method_totals",
     "render_html",
+    "run_method",
     "write_comparison",
 ]
 
@@ -45,6 +57,8 @@ COMPARISON_JSON = "comparison.json"
 # Bumped when comparison.json changes in a way readers must know about.
 COMPARISON_FORMAT = 1
 
+# A cell of a method that could not run; the reason is given once per method.
+NOT_AVAILABLE = "Not available."
 # What each method's cost means, in the page and in print.
 _COST_NOTES = {"keyword": "free", "ollama": "local, free"}
 
@@ -136,7 +150,8 @@ def build_rows(
     """A row for every scene some method reached, with one cell per method.
 
     A method with no entry for a reached scene shows its failure for that sentence, or
-    why it could not run at all, or that it was stopped before it got there.
+    that it could not run (the reason is said once, in ``comparison_data``'s methods), or
+    that the run stopped before it got there.
     """
     unavailable = unavailable or {}
     models = models or {}
@@ -157,8 +172,9 @@ def build_rows(
             method = key[2]
             cell = found.get(key)
             if cell is None:
-                reason = unavailable.get(method)
-                error = f"Not available: {reason}" if reason else "Not generated: the run stopped."
+                error = (
+                    NOT_AVAILABLE if method in unavailable else "Not generated: the run stopped."
+                )
                 cell = Cell(method=method, model=models.get(method), prompt=None, error=error)
             cells.append(cell)
         rows.append(
@@ -231,9 +247,9 @@ def comparison_data(
 
 
 def describe_cost(method: str, cost: Decimal) -> str:
-    """``$0.000123`` for a paid method; ``$0.000000 (free)`` for a local one."""
+    """``$0.000123 USD`` for a paid method; ``$0.000000 USD (free)`` for a local one."""
     note = _COST_NOTES.get(method)
-    return f"{format_usd(cost)} ({note})" if note else format_usd(cost)
+    return f"{format_usd(cost)} USD ({note})" if note else f"{format_usd(cost)} USD"
 
 
 def describe_tokens(input_tokens: int, output_tokens: int) -> str:
@@ -253,6 +269,7 @@ td.sentence { font-family: Georgia, serif; }
 .prompt { margin: 0 0 0.4rem 0; }
 .figures { color: #555; font-size: 0.85em; }
 .error { color: #a11; }
+.notes .reason { white-space: pre-wrap; }
 tfoot td { background: #fafafc; font-weight: 600; }
 """.strip()
 
@@ -309,6 +326,12 @@ def render_html(data: Mapping[str, Any], rows: Sequence[Row]) -> str:
         + "</td>"
         for m in methods
     )
+    notes = "".join(
+        f"<li><strong>{escape_html(m['method'])}</strong> is not available: "
+        f'<span class="reason">{escape_html(m["unavailable_reason"])}</span></li>'
+        for m in methods
+        if not m["available"]
+    )
     state = "" if data.get("complete", True) else " The run stopped early: rows are missing."
     meta = (
         f"{len(rows)} sentence(s) &middot; written {escape_html(data['written'])} by "
@@ -327,6 +350,7 @@ def render_html(data: Mapping[str, Any], rows: Sequence[Row]) -> str:
             "<body>",
             f"<h1>Prompt comparison: {escape_html(title)}</h1>",
             f'<p class="meta">{meta}</p>',
+            f'<ul class="notes">{notes}</ul>' if notes else "",
             "<table>",
             f'<thead><tr><th class="ref">#</th><th>Sentence</th>{head_cells}</tr></thead>',
             "<tbody>",
@@ -360,3 +384,85 @@ def write_comparison(
     atomic_write_json(json_path, data)
     atomic_write_text(html_path, render_html(data, rows))
     return html_path, json_path
+
+
+# --- One sentence, for `scenewright compare` ---------------------------------------------
+
+
+def context_from_passage(
+    sentence: str, passage: str | None = None, chapter_title: str = ""
+) -> SceneContext:
+    """The scene context of ``sentence`` taken from the passage around it, as ``illustrate``
+    takes it from the novel: up to ``config.CONTEXT_SENTENCES_BEFORE`` sentences before it
+    and ``config.CONTEXT_SENTENCES_AFTER`` after. When the sentence is not in the passage,
+    the passage is what came before it.
+    """
+    if not passage or not passage.strip():
+        return SceneContext(chapter_title=chapter_title.strip())
+    # Imported here: syntok is only needed when a passage is given.
+    from scenewright.novel import split_sentences
+
+    sentences = split_sentences(passage)
+    wanted = " ".join(sentence.split())
+    position = next(
+        (i for i, candidate in enumerate(sentences) if " ".join(candidate.split()) == wanted),
+        None,
+    )
+    before_count = config.CONTEXT_SENTENCES_BEFORE
+    if position is None:
+        before = sentences[-before_count:] if before_count else []
+        after: list[str] = []
+    else:
+        before = sentences[max(0, position - before_count) : position]
+        after = sentences[position + 1 : position + 1 + config.CONTEXT_SENTENCES_AFTER]
+    return SceneContext(
+        chapter_title=chapter_title.strip(), before=tuple(before), after=tuple(after)
+    )
+
+
+def run_method(
+    sentence: str,
+    method: str,
+    *,
+    context: SceneContext | None = None,
+    characters: Mapping[str, str] | None = None,
+    model: str | None = None,
+    cost_tracker: CostTrackerLike | None = None,
+    strict: bool = False,
+    checked: bool = False,
+) -> Cell:
+    """``method``'s prompt for ``sentence`` as a cell, checking first that it can run
+    (unless ``checked`` says the caller has just done so with ``check_method``).
+
+    With ``strict`` the method's error, with its fix, is raised; otherwise it becomes the
+    cell's ``error`` (``"Not available: ..."`` when the method cannot run here at all).
+    """
+    if not checked:
+        try:
+            check_method(method, model=model)
+        except ScenewrightError as error:
+            if strict:
+                raise
+            return Cell(method=method, model=model, prompt=None, error=f"Not available: {error}")
+    try:
+        result = generate_prompt(
+            sentence,
+            method=method,
+            context=context,
+            characters=characters,
+            model=model,
+            cost_tracker=cost_tracker if method == "haiku" else None,
+        )
+    except PromptError as error:
+        if strict:
+            raise
+        return Cell(method=method, model=model, prompt=None, error=str(error))
+    return Cell(
+        method=method,
+        model=result.model,
+        prompt=result.prompt,
+        input_tokens=result.usage.input_tokens,
+        output_tokens=result.usage.output_tokens,
+        duration_s=round(result.duration_s, 4),
+        cost_usd=result.cost_usd,
+    )

@@ -24,6 +24,7 @@ import anthropic
 from anthropic.types import Message
 
 from scenewright import config, pricing
+from scenewright.api_key import API_KEY_HELP, KEYS_URL, check_api_key
 from scenewright.errors import (
     AuthenticationError,
     ConfigError,
@@ -55,39 +56,7 @@ __all__ = [
     "shared_client",
 ]
 
-KEYS_URL = "https://console.anthropic.com/settings/keys"
 MODELS_URL = "https://docs.anthropic.com/en/docs/about-claude/models"
-
-API_KEY_HELP = f"""\
-Create a key at {KEYS_URL}, then set it in the terminal you run scenewright from:
-  Windows (PowerShell):  $env:ANTHROPIC_API_KEY = "sk-ant-..."
-  Windows (cmd.exe):     set ANTHROPIC_API_KEY=sk-ant-...
-  macOS / Linux:         export ANTHROPIC_API_KEY="sk-ant-..."
-Or use --llm keyword, which runs locally and costs nothing."""
-
-
-def check_api_key() -> None:
-    """Fail before any request when ``ANTHROPIC_API_KEY`` is missing or mangled.
-
-    The key itself never appears in a message.
-    """
-    key = os.environ.get("ANTHROPIC_API_KEY")
-    if key is None or not key.strip():
-        if os.environ.get("ANTHROPIC_AUTH_TOKEN", "").strip():
-            return  # the SDK's other credential; it knows what to do with it
-        state = "is empty" if key is not None else "is not set"
-        raise MissingAPIKeyError(
-            f"ANTHROPIC_API_KEY {state}: the haiku method needs an Anthropic API key.\n"
-            + API_KEY_HELP
-        )
-    if key != key.strip() or not key.isascii() or not key.isprintable():
-        # A pasted key with a line break or curly quotes fails deep inside HTTP with
-        # an error that says nothing about the key.
-        raise MissingAPIKeyError(
-            "ANTHROPIC_API_KEY contains spaces, line breaks, quotes or other characters "
-            "that an API key never has. Set it again, copying only the key itself "
-            "(it starts with sk-ant-).\n" + API_KEY_HELP
-        )
 
 
 def make_client() -> anthropic.Anthropic:

@@ -159,6 +159,7 @@ class IllustrationRun:
         self.tracker: CostTracker | None = None
         # Methods that cannot run here, with the reason and its fix; filled by execute().
         self.unavailable: dict[str, str] = {}
+        self._checked = False  # check_methods() ran for the next execute()
 
     def model_for(self, method: str) -> str | None:
         """The model ``method`` uses in this run: a Claude id, an Ollama name, or None."""
@@ -188,6 +189,7 @@ class IllustrationRun:
                 if not self.compare:
                     raise
                 self.unavailable[method] = str(error)
+        self._checked = True
         return dict(self.unavailable)
 
     def _settings(self) -> dict[str, Any]:
@@ -214,7 +216,9 @@ class IllustrationRun:
         Whatever happens (an API error, Ctrl+C), the prompts already paid for are in the
         cache, the manifest lists the finished entries, and the Haiku session is saved.
         """
-        self.check_methods()
+        if not self._checked:
+            self.check_methods()
+        self._checked = False  # a later execute() checks again: a server may have stopped
         active = [m for m in self.methods if m not in self.unavailable]
         self.out_dir.mkdir(parents=True, exist_ok=True)
         run_info = self._settings()

@@ -299,7 +299,7 @@ def check_method(
         return
     if chosen == "haiku":
         from scenewright import pricing
-        from scenewright.haiku_prompt import check_api_key
+        from scenewright.api_key import check_api_key
 
         if client is None:
             check_api_key()
