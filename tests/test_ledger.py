@@ -327,7 +327,7 @@ WORKER = textwrap.dedent(
 
 @pytest.mark.slow
 def test_parallel_processes_never_lose_a_session(costs_dir: Path) -> None:
-    workers, sessions = 6, 5
+    workers, sessions = 8, 50  # the issue's figure: 400 sessions, exact totals
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", WORKER, str(w), str(sessions)], env=child_env(costs_dir)
@@ -556,3 +556,51 @@ def test_lock_is_released_after_an_error(costs_dir: Path) -> None:
     start = time.monotonic()
     ledger.upsert_session(entry("a"))
     assert time.monotonic() - start < 1
+
+
+SAVER = textwrap.dedent(
+    """
+    from scenewright.cost_tracker import CostTracker
+    print("ready", flush=True)
+    n = 0
+    while True:
+        n += 1
+        tracker = CostTracker(f"loop {n}", model="claude-3-5-haiku-20241022")
+        tracker.add_api_call(550, 100)
+        tracker.add_api_call(600, 120)
+        tracker.close()
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_kill_at_any_moment_leaves_a_valid_consistent_ledger(costs_dir: Path) -> None:
+    # Kill a process that saves sessions in a tight loop at varied moments; each time the
+    # ledger must parse, and after folding the journals every call must be counted once.
+    for delay in (0.05, 0.13, 0.21, 0.34, 0.55):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SAVER],
+            env=child_env(costs_dir),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(delay)
+        proc.kill()
+        proc.wait(timeout=30)
+        proc.stdout.close()
+        path = costs_dir / "haiku_usage.json"
+        if path.exists():  # the first kill may come before the first save
+            data = json.loads(path.read_text(encoding="utf-8"))
+            assert data["total_input_tokens"] == sum(s["input_tokens"] for s in data["sessions"])
+    fold_orphaned_journals()
+    data = Ledger().read()
+    sessions = data["sessions"]
+    assert data["total_api_calls"] == sum(s["api_calls"] for s in sessions)
+    assert data["total_cost_usd"] == sum(Decimal(s["cost_usd"]) for s in sessions)
+    # Every session holds whole calls, each priced exactly.
+    assert len(sessions) >= 5
+    for session in sessions:
+        assert session["input_tokens"] in (550, 1150)
+    assert not list(costs_dir.glob("journal-*"))
