@@ -1,0 +1,395 @@
+"""Comparing methods end to end: `scenewright compare` and `illustrate --llm compare`, with the
+real SDKs talking to the fake Anthropic and fake Ollama servers at the same time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import simplejson
+from click.testing import CliRunner, Result
+
+from fakes.anthropic_server import FakeAnthropicServer
+from fakes.anthropic_server import token_count as claude_tokens
+from fakes.ollama_server import FakeOllamaServer, chat_prompt_text
+from fakes.ollama_server import token_count as ollama_tokens
+from scenewright import config
+from scenewright.cli import cli
+from scenewright.comparison import (
+    Cell,
+    Row,
+    build_rows,
+    comparison_data,
+    escape_html,
+    render_html,
+)
+from scenewright.manifest import PromptEntry
+from scenewright.scenes import Scene
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+RULE = "=" * 80
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args))
+
+
+def ledger(costs_dir: Path) -> dict:
+    path = costs_dir / "haiku_usage.json"
+    if not path.exists():
+        return {"sessions": []}
+    return simplejson.loads(path.read_text(encoding="utf-8"), use_decimal=True)
+
+
+def haiku_cost(input_tokens: int, output_tokens: int) -> Decimal:
+    # claude-haiku-5-5: $0.10 / $0.50 per million tokens.
+    return (Decimal(input_tokens) * Decimal("0.10") + Decimal(output_tokens) * Decimal("0.50")) / (
+        Decimal(10) ** 6
+    )
+
+
+def blocks(output: str) -> dict[str, str]:
+    """The printed block of each method, by the method's name."""
+    found = {}
+    for block in output.split("\n\n"):
+        first = block.strip().splitlines()[0] if block.strip() else ""
+        name = first.split(" ", 1)[0]
+        if name in ("keyword", "ollama", "haiku"):
+            found[name] = block
+    return found
+
+
+# --- scenewright compare ----------------------------------------------------------------
+
+
+def test_compare_all_prints_three_prompts_with_tokens_and_costs(
+    in_tmp_cwd: Path,
+    costs_dir: Path,
+    fake_anthropic: FakeAnthropicServer,
+    fake_ollama: FakeOllamaServer,
+) -> None:
+    fake_anthropic.reply("a rusty robot in a vast factory hall, detailed illustration")
+    fake_ollama.reply("a tall robot among conveyor belts, detailed illustration")
+    result = invoke("compare", "--llm", "all")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"Sentence: {config.DEFAULT_COMPARE_SENTENCE}\n")
+    printed = blocks(result.stdout)
+    assert list(printed) == ["keyword", "ollama", "haiku"]
+
+    [claude] = fake_anthropic.message_requests
+    [local] = fake_ollama.generation_requests
+    # The same instructions and message for both models.
+    assert claude.system_text == local.system_text
+    assert claude.user_text == local.user_text
+
+    assert "Prompt: robot stood, factory" in printed["keyword"]
+    assert "Tokens: 0 in + 0 out = 0" in printed["keyword"]
+    assert "Cost:   $0.000000 USD (free)" in printed["keyword"]
+
+    ollama_in = ollama_tokens(chat_prompt_text(local.body))
+    ollama_out = ollama_tokens("a tall robot among conveyor belts, detailed illustration")
+    assert printed["ollama"].startswith("ollama (llama3.2)")
+    assert "Prompt: a tall robot among conveyor belts" in printed["ollama"]
+    assert (
+        f"Tokens: {ollama_in:,} in + {ollama_out:,} out = {ollama_in + ollama_out:,}"
+        in (printed["ollama"])
+    )
+    assert "Cost:   $0.000000 USD (local, free)" in printed["ollama"]
+    assert re.search(r"Time:   \d+\.\d{3} s", printed["ollama"])
+
+    claude_in = claude_tokens(claude.system_text + claude.user_text)
+    claude_out = claude_tokens("a rusty robot in a vast factory hall, detailed illustration")
+    cost = haiku_cost(claude_in, claude_out)
+    assert printed["haiku"].startswith("haiku (claude-haiku-5-5)")
+    assert f"Tokens: {claude_in:,} in + {claude_out:,} out" in printed["haiku"]
+    assert f"Cost:   ${cost:.6f} USD" in printed["haiku"]
+
+    # Claude's cost is in the ledger as the document's session; local tokens are not.
+    [session] = ledger(costs_dir)["sessions"]
+    assert session["session_name"] == "test_prompt_comparison"
+    assert (session["api_calls"], session["input_tokens"]) == (1, claude_in)
+    assert session["cost_usd"] == cost
+    assert f"{RULE}\nHAIKU API COST SUMMARY\n{RULE}" in result.stdout
+    assert "Current Session: test_prompt_comparison" in result.stdout
+    assert f"  Session Cost: ${cost:.6f} USD" in result.stdout
+
+
+def test_compare_json_with_characters_and_context(
+    in_tmp_cwd: Path,
+    costs_dir: Path,
+    fake_anthropic: FakeAnthropicServer,
+    fake_ollama: FakeOllamaServer,
+) -> None:
+    sheet = in_tmp_cwd / "characters.yaml"
+    sheet.write_text("Mara Quill: a young woman with short copper-red hair\n", encoding="utf-8")
+    passage = (
+        "Mara Quill climbed the iron stairs. The hall was dark. She lit her lantern. "
+        "The lantern swung in the wind."
+    )
+    result = invoke(
+        "compare",
+        "She lit her lantern.",
+        "--characters",
+        str(sheet),
+        "--context",
+        passage,
+        "--chapter",
+        "II. The Lighthouse",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["context"] == {
+        "chapter_title": "II. The Lighthouse",
+        "before": ["Mara Quill climbed the iron stairs.", "The hall was dark."],
+        "after": ["The lantern swung in the wind."],
+    }
+    assert [r["method"] for r in data["results"]] == ["keyword", "ollama", "haiku"]
+    assert all(r["prompt"] and r["error"] is None for r in data["results"])
+    assert data["haiku_session"]["session_name"] == "test_prompt_comparison"
+    for request in (fake_anthropic.message_requests[0], fake_ollama.generation_requests[0]):
+        assert "copper-red hair" in request.user_text
+        assert "<chapter>II. The Lighthouse</chapter>" in request.user_text
+        assert "The lantern swung in the wind." in request.user_text
+    # JSON on stdout; the summary moved to stderr.
+    assert "HAIKU API COST SUMMARY" in result.stderr
+
+
+def test_compare_all_reports_unavailable_methods_and_runs_the_rest(
+    in_tmp_cwd: Path, costs_dir: Path, closed_port: int
+) -> None:
+    result = invoke("compare")
+    assert result.exit_code == 0, result.output
+    printed = blocks(result.stdout)
+    assert "Prompt: robot stood, factory" in printed["keyword"]
+    assert "Not available: Ollama is not running" in printed["ollama"]
+    assert "ollama serve" in printed["ollama"]
+    assert "Not available: ANTHROPIC_API_KEY is not set" in printed["haiku"]
+    assert "HAIKU API COST SUMMARY" not in result.output  # nothing was spent
+    assert ledger(costs_dir)["sessions"] == []
+
+
+@pytest.mark.parametrize(
+    ("method", "fix"),
+    [("ollama", "ollama serve"), ("haiku", "ANTHROPIC_API_KEY")],
+)
+def test_compare_one_unavailable_method_exits_non_zero_with_the_fix(
+    in_tmp_cwd: Path, method: str, fix: str
+) -> None:
+    result = invoke("compare", "--llm", method)
+    assert result.exit_code == 1
+    assert fix in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_compare_ollama_model_not_pulled(in_tmp_cwd: Path, fake_ollama: FakeOllamaServer) -> None:
+    result = invoke("compare", "--llm", "ollama", "--ollama-model", "mistral")
+    assert result.exit_code == 1
+    assert "ollama pull mistral" in result.stderr
+    assert not fake_ollama.generation_requests
+
+
+def test_compare_one_method_that_fails_exits_non_zero(
+    in_tmp_cwd: Path, fake_ollama: FakeOllamaServer
+) -> None:
+    fake_ollama.reply("", times=2)
+    result = invoke("compare", "--llm", "ollama")
+    assert result.exit_code == 1
+    assert "gave an empty reply" in result.stderr
+    # With every method, the same failure is that method's cell only.
+    fake_ollama.reply("", times=2)
+    result = invoke("compare", "--llm", "all")
+    assert result.exit_code == 0, result.output
+    assert "gave an empty reply" in blocks(result.stdout)["ollama"]
+
+
+# --- illustrate --llm compare ----------------------------------------------------------------
+
+NOVEL = """\
+THE FOUNDRY
+
+CHAPTER I. Sparks & Steel
+
+The robot stood in the factory. Mara Quill watched it from the gantry.
+"<script>alert('boo')</script>" she said.
+
+CHAPTER II. Night
+
+The furnace went dark.
+"""
+
+
+def test_illustrate_compare_writes_every_prompt_and_the_comparison(
+    in_tmp_cwd: Path,
+    costs_dir: Path,
+    fake_anthropic: FakeAnthropicServer,
+    fake_ollama: FakeOllamaServer,
+) -> None:
+    (in_tmp_cwd / "foundry.txt").write_text(NOVEL, encoding="utf-8")
+    fake_ollama.reply("a <b>bold</b> robot & a furnace", times=None)
+    result = invoke("illustrate", "foundry.txt", "--llm", "compare", "--dry-run")
+    assert result.exit_code == 0, result.output
+    out = in_tmp_cwd / "scenewright-out" / "foundry"
+    manifest = json.loads((out / "prompts.json").read_text(encoding="utf-8"))
+    entries = manifest["entries"]
+    sentences = json.loads((out / "sentences.json").read_text(encoding="utf-8"))["sentences"]
+    assert len(sentences) == 4
+    # All three prompts of every sentence, in method order.
+    assert [e["method"] for e in entries] == ["keyword", "ollama", "haiku"] * 4
+    assert manifest["run"]["methods"] == ["keyword", "ollama", "haiku"]
+    ollama_entries = [e for e in entries if e["method"] == "ollama"]
+    for entry, request in zip(ollama_entries, fake_ollama.generation_requests, strict=True):
+        assert entry["model"] == "llama3.2"
+        assert entry["input_tokens"] == ollama_tokens(chat_prompt_text(request.body))
+        assert entry["output_tokens"] == ollama_tokens("a <b>bold</b> robot & a furnace")
+        assert entry["cost_usd"] == 0 and entry["duration_s"] > 0
+    printed = [line for line in result.stdout.splitlines() if line.startswith("[")]
+    assert printed[:3] == [
+        "[1.1] keyword: robot stood, factory, detailed illustration, cinematic lighting, "
+        "high quality",
+        "[1.1] ollama: a <b>bold</b> robot & a furnace",
+        f"[1.1] haiku: {fake_anthropic.default_reply}",
+    ]
+
+    # Claude's calls, and only Claude's, are in the ledger.
+    [session] = ledger(costs_dir)["sessions"]
+    assert session["session_name"] == "generate_images_all_chapters"
+    assert session["api_calls"] == 4
+    haiku_total = sum(Decimal(str(e["cost_usd"])) for e in entries if e["method"] == "haiku")
+    assert session["cost_usd"] == haiku_total
+
+    data = simplejson.loads((out / "comparison.json").read_text(encoding="utf-8"), use_decimal=True)
+    assert [m["method"] for m in data["methods"]] == ["keyword", "ollama", "haiku"]
+    assert len(data["rows"]) == 4
+    row = data["rows"][0]
+    assert row["sentence"] == "The robot stood in the factory."
+    assert set(row["cells"]) == {"keyword", "ollama", "haiku"}
+    assert row["cells"]["haiku"]["cost_usd"] > 0
+    assert data["totals"]["haiku"]["cost_usd"] == haiku_total
+    assert data["totals"]["ollama"]["cost_usd"] == 0
+    assert data["totals"]["ollama"]["input_tokens"] == sum(
+        e["input_tokens"] for e in ollama_entries
+    )
+
+    page = (out / "comparison.html").read_text(encoding="utf-8")
+    # The novel's text and the models' text are escaped, never markup.
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(&#x27;boo&#x27;)&lt;/script&gt;" in page
+    assert "Sparks &amp; Steel" in page
+    assert "a &lt;b&gt;bold&lt;/b&gt; robot &amp; a furnace" in page
+    assert "<b>" not in page
+    assert page.count('<td class="sentence">') == 4
+    assert "$0.000000 USD (local, free)" in page
+
+    # Again: every paid and every local prompt is reused, none is asked for twice.
+    again = invoke("illustrate", "foundry.txt", "--llm", "compare", "--dry-run", "--json")
+    assert again.exit_code == 0, again.output
+    assert len(fake_ollama.generation_requests) == 4
+    assert len(fake_anthropic.message_requests) == 4
+    summary = json.loads(again.stdout)
+    assert summary["comparison"].endswith("comparison.html")
+    assert summary["summary"]["by_method"]["ollama"]["reused"] == 4
+
+
+def test_illustrate_compare_goes_on_without_a_method_that_fails(
+    in_tmp_cwd: Path,
+    costs_dir: Path,
+    fake_anthropic: FakeAnthropicServer,
+    fake_ollama: FakeOllamaServer,
+) -> None:
+    (in_tmp_cwd / "foundry.txt").write_text(NOVEL, encoding="utf-8")
+    fake_ollama.reply("", times=2)  # sentence 1.1: empty twice; that cell only
+    fake_ollama.reply(times=1)  # sentence 1.2 is fine
+    fake_ollama.fail(500, "llama runner process has terminated", times=None)  # then it breaks
+    result = invoke("illustrate", "foundry.txt", "--llm", "compare", "--dry-run", "-q")
+    assert result.exit_code == 0, result.output
+    out = in_tmp_cwd / "scenewright-out" / "foundry"
+    manifest = json.loads((out / "prompts.json").read_text(encoding="utf-8"))
+    methods = [(e["chapter"], e["index"], e["method"]) for e in manifest["entries"]]
+    assert [m for m in methods if m[2] == "ollama"] == [(1, 2, "ollama")]
+    assert sum(1 for m in methods if m[2] == "haiku") == 4
+    assert [(f["index"], f["method"]) for f in manifest["failures"]] == [
+        (1, "ollama"),
+        (3, "ollama"),
+    ]
+    assert "stopped at sentence 1.3" in manifest["unavailable"]["ollama"]
+    # Three requests for sentences 1.1 and 1.2, one for 1.3, then Ollama is left alone.
+    assert len(fake_ollama.generation_requests) == 4
+    assert "Warning: no ollama prompt for sentence 1.1." in result.stderr
+    data = json.loads((out / "comparison.json").read_text(encoding="utf-8"))
+    cells = [row["cells"]["ollama"] for row in data["rows"]]
+    assert "empty reply" in cells[0]["error"]
+    assert cells[1]["prompt"]
+    assert "llama runner process has terminated" in cells[2]["error"]
+    assert cells[3]["error"] == "Not available."
+
+
+def test_illustrate_ollama_alone(
+    in_tmp_cwd: Path, costs_dir: Path, fake_ollama: FakeOllamaServer
+) -> None:
+    result = invoke("illustrate", "--sample", "--chapters", "1", "--llm", "ollama", "--dry-run")
+    assert result.exit_code == 0, result.output
+    out = in_tmp_cwd / "scenewright-out" / "sample"
+    entries = json.loads((out / "prompts.json").read_text(encoding="utf-8"))["entries"]
+    assert len(entries) == len(fake_ollama.generation_requests) > 5
+    assert {(e["method"], e["model"]) for e in entries} == {("ollama", "llama3.2")}
+    assert not (out / "comparison.html").exists()
+    assert not (costs_dir / "haiku_usage.json").exists()  # local tokens never enter the ledger
+    assert "HAIKU API COST SUMMARY" not in result.output
+
+
+def test_illustrate_ollama_alone_without_a_server_fails_with_the_fix(in_tmp_cwd: Path) -> None:
+    result = invoke("illustrate", "--sample", "--llm", "ollama", "--dry-run")
+    assert result.exit_code == 1
+    assert "ollama serve" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_time_machine_compare_dry_run_writes_the_page(in_tmp_cwd: Path, closed_port: int) -> None:
+    novel = SHARED_DATA / "the-time-machine.txt"
+    if not novel.is_file():
+        pytest.skip("../shared/data/the-time-machine.txt is not present")
+    result = invoke("illustrate", str(novel), "--chapters", "1", "--llm", "compare", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "Warning: ollama is not available" in result.stderr
+    assert "Warning: haiku is not available" in result.stderr
+    out = in_tmp_cwd / "scenewright-out" / "the-time-machine"
+    page = (out / "comparison.html").read_text(encoding="utf-8")
+    sentences = json.loads((out / "sentences.json").read_text(encoding="utf-8"))["sentences"]
+    assert page.count('<td class="sentence">') == len(sentences) > 50
+    assert "<strong>ollama</strong> is not available" in page
+    data = json.loads((out / "comparison.json").read_text(encoding="utf-8"))
+    assert data["totals"]["keyword"]["prompts"] == len(sentences)
+    assert [m["available"] for m in data["methods"]] == [True, False, False]
+
+
+# --- the page itself ----------------------------------------------------------------------
+
+
+def test_rows_for_a_run_that_stopped() -> None:
+    scenes = [Scene(1, "I.", i, f"Sentence {i}.", (), ()) for i in (1, 2, 3)]
+    entry = PromptEntry(1, "I.", 1, "Sentence 1.", "keyword", None, "p", 0, 0, Decimal(0), 0.0,
+                        None, False, "k")  # fmt: skip
+    rows = build_rows(scenes, ("keyword", "haiku"), [entry], unavailable={"haiku": "no key"})
+    assert len(rows) == 1  # the run never reached sentences 2 and 3
+    assert [c.error for c in rows[0].cells] == [None, "Not available."]
+    data = comparison_data(rows, ("keyword", "haiku"), unavailable={"haiku": "no <key>"},
+                           complete=False)  # fmt: skip
+    page = render_html(data, rows)
+    assert "no &lt;key&gt;" in page
+    assert "The run stopped early" in page
+
+
+def test_escape_html() -> None:
+    assert escape_html("<a href=\"x\">'&'</a>") == (
+        "&lt;a href=&quot;x&quot;&gt;&#x27;&amp;&#x27;&lt;/a&gt;"
+    )
+    cell = Cell("haiku", "m", "<img src=x onerror=alert(1)>", 1, 2, 0.5, Decimal("0.000001"))
+    row = Row(1, "I. <i>", 1, "A & B", (cell,))
+    page = render_html(comparison_data([row], ("haiku",)), [row])
+    assert "<img" not in page and "<i>" not in page
+    assert "A &amp; B" in page
