@@ -17,10 +17,10 @@ it as it is, with no traceback::
     ├── CharacterSheetError          the character sheet is malformed
     ├── RenderError                  an image could not be rendered (model, memory, device)
     └── PromptError                  a prompt could not be generated
-        ├── ModelNotFoundError       404: retired or misspelt model
+        ├── ModelNotFoundError       404: retired, misspelt or not pulled (Ollama)
         ├── AuthenticationError      401/403: the key was refused
         ├── RateLimitError           429/529 still failing after retries
-        ├── ServiceError             5xx, timeouts, connection failures
+        ├── ServiceError             5xx, timeouts, connection failures, Ollama not running
         └── EmptyReplyError          the model answered with no usable prompt
 
 Warnings that do not stop a run are ``ScenewrightWarning`` (a ``UserWarning``);
@@ -86,7 +86,7 @@ class PromptError(ScenewrightError):
 
 
 class ModelNotFoundError(PromptError):
-    """The API answered 404 for the model: it is retired or misspelt."""
+    """The API answered 404 for the model: it is retired or misspelt, or not pulled into Ollama."""
 
 
 class AuthenticationError(PromptError):
