@@ -127,6 +127,36 @@ OLLAMA_MAX_OUTPUT_TOKENS = 200
 # Further attempts after an empty or unreadable Ollama reply, before that sentence fails.
 OLLAMA_EMPTY_REPLY_RETRIES = 1
 
+# --- Estimates and budgets ----------------------------------------------------
+
+# Output tokens a Haiku prompt typically takes: the design document's 80-120, at its 100.
+# Estimates use it; budget checks use HAIKU_MAX_OUTPUT_TOKENS, the most a call can bill.
+HAIKU_TYPICAL_OUTPUT_TOKENS = 100
+# Input tokens per prompt that `scenewright estimate --sentences N` assumes when
+# --input-tokens is not given: the design document's 500-600, at its 550.
+ESTIMATE_TYPICAL_INPUT_TOKENS = 550
+# The offline token approximation (no key, or --offline): one token per this many ASCII
+# characters, one per other character. Claude's tokenizers average nearer 3.5 to 4 ASCII
+# characters a token, so this errs high, as an estimate that guards a budget should.
+APPROX_ASCII_CHARS_PER_TOKEN = 3
+# Tokens the offline approximation adds to each request for its framing (roles, turns).
+APPROX_REQUEST_OVERHEAD_TOKENS = 10
+# Token-counting requests sent at once by `scenewright estimate`: the endpoint is free but
+# rate limited, and the SDK retries what it refuses.
+TOKEN_COUNT_WORKERS = 4
+# A run warns once when its spend reaches this share of its budget.
+BUDGET_WARNING_SHARE = Decimal("0.8")
+# A run's budget in USD when --budget is not given; None means no budget. The environment
+# variable BUDGET_ENV, when set, overrides it.
+DEFAULT_BUDGET_USD: Decimal | None = None
+# Environment variable holding a default --budget, e.g. "0.50".
+BUDGET_ENV = "SCENEWRIGHT_BUDGET_USD"
+# The all-time ledger total in USD that no run may take the ledger past when --max-total is
+# not given; None means no limit. The environment variable MAX_TOTAL_ENV overrides it.
+DEFAULT_MAX_TOTAL_USD: Decimal | None = None
+# Environment variable holding a default --max-total, e.g. "20".
+MAX_TOTAL_ENV = "SCENEWRIGHT_MAX_TOTAL_USD"
+
 # --- Comparing methods --------------------------------------------------------
 
 # The sentence `scenewright compare` tries when none is given (the design document's).
