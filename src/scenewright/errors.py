@@ -16,6 +16,7 @@ it as it is, with no traceback::
     ├── NovelError                   the novel cannot be read or is empty
     ├── CharacterSheetError          the character sheet is malformed
     ├── RenderError                  an image could not be rendered (model, memory, device)
+    ├── BudgetError                  a run or call would pass --budget or --max-total
     └── PromptError                  a prompt could not be generated
         ├── ModelNotFoundError       404: retired, misspelt or not pulled (Ollama)
         ├── AuthenticationError      401/403: the key was refused
@@ -107,6 +108,13 @@ class EmptyReplyError(PromptError):
 
 class RenderError(ScenewrightError):
     """The SDXL model could not be loaded, or an image could not be rendered."""
+
+
+class BudgetError(ScenewrightError):
+    """A run, or its next paid call, could take the spend past ``--budget`` or ``--max-total``.
+
+    Raised before the money is spent: what was already generated and recorded is kept.
+    """
 
 
 class ScenewrightWarning(UserWarning):
