@@ -37,11 +37,10 @@ from scenewright.errors import (
     UnknownModelError,
 )
 from scenewright.prompt_generator import (
-    SYSTEM_INSTRUCTIONS,
     CostTrackerLike,
     PromptResult,
     SceneContext,
-    build_user_message,
+    build_haiku_request,
     clean_reply,
 )
 from scenewright.usage import Usage
@@ -239,7 +238,7 @@ def generate_haiku_prompt(
         pricing.check_model(model)
     except UnknownModelError as err:
         raise _with_suggestion(err, model) from None
-    message_text = build_user_message(sentence, context, characters)
+    request = build_haiku_request(sentence, context, characters, model)
     if client is not None:
         _check_client(client)
     active = shared_client() if client is None else client
@@ -247,10 +246,10 @@ def generate_haiku_prompt(
     started = time.perf_counter()
     try:
         message = active.messages.create(
-            model=model,
-            max_tokens=config.HAIKU_MAX_OUTPUT_TOKENS,
-            system=SYSTEM_INSTRUCTIONS,
-            messages=[{"role": "user", "content": message_text}],
+            model=request.model,
+            max_tokens=request.max_tokens,
+            system=request.system,
+            messages=[{"role": "user", "content": request.user_message}],
         )
     except anthropic.APIError as err:
         raise _translate(err, model, active) from err

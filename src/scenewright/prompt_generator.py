@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from scenewright import config
 from scenewright.characters import characters_mentioned
@@ -39,8 +39,10 @@ __all__ = [
     "METHODS",
     "SYSTEM_INSTRUCTIONS",
     "CostTrackerLike",
+    "HaikuRequest",
     "PromptResult",
     "SceneContext",
+    "build_haiku_request",
     "build_user_message",
     "check_method",
     "clean_reply",
@@ -178,6 +180,48 @@ def build_user_message(
     if after:
         parts.append(_AFTER_PART.format(sentences="\n".join(after)))
     return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class HaikuRequest:
+    """The Messages API request the ``haiku`` method sends for one sentence.
+
+    ``scenewright estimate`` counts and prices these very requests, so an estimate is of
+    what a run sends, not of a look-alike.
+    """
+
+    model: str
+    max_tokens: int
+    system: str
+    user_message: str
+
+    @property
+    def messages(self) -> list[dict[str, str]]:
+        return [{"role": "user", "content": self.user_message}]
+
+    def to_json(self) -> dict[str, Any]:
+        """The request body's fields, as the API receives them."""
+        return {
+            "model": self.model,
+            "max_tokens": self.max_tokens,
+            "system": self.system,
+            "messages": self.messages,
+        }
+
+
+def build_haiku_request(
+    sentence: str,
+    context: SceneContext | None = None,
+    characters: Mapping[str, str] | None = None,
+    model: str | None = None,
+) -> HaikuRequest:
+    """The request for ``sentence``; ``model`` defaults to ``config.DEFAULT_HAIKU_MODEL``."""
+    return HaikuRequest(
+        model=config.DEFAULT_HAIKU_MODEL if model is None else model,
+        max_tokens=config.HAIKU_MAX_OUTPUT_TOKENS,
+        system=SYSTEM_INSTRUCTIONS,
+        user_message=build_user_message(sentence, context, characters),
+    )
 
 
 # A label the model may put before the prompt despite being told not to.
