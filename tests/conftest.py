@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +14,18 @@ from fakes.anthropic_server import FakeAnthropicServer
 from fakes.ollama_server import FakeOllamaServer
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+# No test reaches a model hub (the rendering tests build their model here), and none finds a
+# model a developer downloaded: an empty Hugging Face home, offline. Set at import, before
+# huggingface_hub is imported, as it reads them once.
+_HF_HOME = tempfile.TemporaryDirectory(prefix="scenewright-test-hf-")
+os.environ["HF_HOME"] = _HF_HOME.name
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _HF_HOME.cleanup()
 
 
 @pytest.fixture(autouse=True)
