@@ -215,6 +215,15 @@ BAD_CALLS: list[tuple[dict[str, Any], str]] = [
     ({"input_tokens": 1, "output_tokens": 1, "model": 5}, "model"),
     ({"input_tokens": 1, "output_tokens": 1, "response_id": 7}, "response_id"),
     ({"input_tokens": 1, "output_tokens": 1, "response_id": ""}, "response_id"),
+    # Beyond any real call: the cost would be too large for the ledger to save.
+    ({"input_tokens": 10**30, "output_tokens": 1}, "input_tokens is 1,000,000,000,000,000"),
+    ({"input_tokens": 1, "output_tokens": 10**12 + 1}, "output_tokens"),
+    ({"input_tokens": 1, "output_tokens": 1, "cache_read_input_tokens": 10**13}, "cache_read"),
+    ({"usage": {"input_tokens": 10**30, "output_tokens": 1}}, "usage.input_tokens"),
+    (
+        {"usage": {"input_tokens": 1, "output_tokens": 1, "cache_creation_input_tokens": 10**20}},
+        "usage.cache_creation_input_tokens",
+    ),
     ({"usage": "550 tokens"}, "usage"),
     ({"usage": {"input_tokens": 5}}, "usage.output_tokens"),
     ({"usage": {"input_tokens": 5, "output_tokens": 1}, "input_tokens": 6}, "input_tokens=6"),
@@ -231,6 +240,15 @@ def test_bad_input_names_the_argument_and_records_nothing(
     assert tracker.stats.api_calls == 0
     assert tracker.session_cost == 0
     assert not list(costs_dir.glob("journal-*"))
+
+
+def test_the_largest_token_count_is_accepted_and_saved(costs_dir: Path) -> None:
+    tracker = CostTracker("huge")
+    with pytest.raises(ValueError, match="input_tokens"):
+        tracker.add_api_call(10**30, 1)
+    tracker.add_api_call(cost_tracker.MAX_TOKENS_PER_CALL, 1)
+    tracker.save_session()
+    assert load_sessions()[0]["input_tokens"] == cost_tracker.MAX_TOKENS_PER_CALL
 
 
 def test_positional_bad_input(costs_dir: Path) -> None:

@@ -56,6 +56,7 @@ from scenewright.pricing import (
 from scenewright.usage import Usage, format_usd
 
 __all__ = [
+    "MAX_TOKENS_PER_CALL",
     "CostTracker",
     "FoldedSession",
     "RepairReport",
@@ -87,6 +88,13 @@ def _printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
+# The most tokens one call may report in any field. No model reads or writes anywhere near
+# a trillion tokens in one request, so a larger count is a bug upstream; letting it in would
+# make a cost the ledger refuses to store (over its trillion-dollar sanity limit), and the
+# session could then not be saved at all.
+MAX_TOKENS_PER_CALL = 10**12
+
+
 def _check_count(value: object, name: str) -> int:
     if value is None:
         raise ValueError(f"{name} is required: give the number of tokens the API reported")
@@ -94,6 +102,11 @@ def _check_count(value: object, name: str) -> int:
         raise ValueError(f"{name} must be a whole number of tokens, not {value!r}")
     if value < 0:
         raise ValueError(f"{name} must be 0 or more, not {value}")
+    if value > MAX_TOKENS_PER_CALL:
+        raise ValueError(
+            f"{name} is {value:,}, more than one API call can use ({MAX_TOKENS_PER_CALL:,} "
+            "tokens at most): pass the counts from the API's usage"
+        )
     return value
 
 
@@ -219,6 +232,13 @@ class CostTracker:
                 cache_read_tokens=read,
             )
         tokens = billed_tokens(usage)
+        for name, count in (
+            ("usage.input_tokens", tokens.input_tokens),
+            ("usage.output_tokens", tokens.output_tokens),
+            ("usage.cache_creation_input_tokens", tokens.cache_creation_input_tokens),
+            ("usage.cache_read_input_tokens", tokens.cache_read_tokens),
+        ):
+            _check_count(count, name)
         # Counts given alongside usage must agree with it; a mismatch is a bug upstream.
         for name, given, reported in (
             ("input_tokens", input_tokens, tokens.input_tokens),
