@@ -6,6 +6,7 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import filelock
 import pytest
 import simplejson
 from click.testing import CliRunner
@@ -129,3 +130,65 @@ def test_time_machine_chapter_one_with_haiku(
     assert len(sessions) == 1
     assert sessions[0]["api_calls"] == len(fake_anthropic.message_requests) > 50
     assert "Session Cost: $" in result.output
+
+
+def test_failed_and_interrupted_runs_are_marked_in_the_ledger(
+    in_tmp_cwd: Path, costs_dir: Path, fake_anthropic: FakeAnthropicServer
+) -> None:
+    fake_anthropic.reply(times=2)
+    fake_anthropic.fail(401)
+    result = invoke("illustrate", "--sample", "--chapters", "1", "--llm", "haiku", "--dry-run")
+    assert result.exit_code == 1
+    session = ledger(costs_dir)["sessions"][0]
+    assert (session["status"], session["api_calls"]) == ("failed", 2)
+    history = invoke("costs", "history")
+    assert "(failed)" in history.output
+
+
+def test_a_torn_cache_line_is_paid_for_once_more_and_then_never_again(
+    in_tmp_cwd: Path, fake_anthropic: FakeAnthropicServer
+) -> None:
+    args = ["illustrate", "--sample", "--chapters", "1", "--llm", "haiku", "--dry-run", "-q"]
+    assert invoke(*args).exit_code == 0
+    paid = len(fake_anthropic.message_requests)
+    cache = in_tmp_cwd / "scenewright-out/sample/prompt_cache.jsonl"
+    cache.write_bytes(cache.read_bytes()[:-40])  # a crash in the middle of the last write
+    torn = invoke(*args)
+    assert torn.exit_code == 0
+    assert "Warning:" in torn.stderr and "unreadable line" in torn.stderr
+    assert len(fake_anthropic.message_requests) == paid + 1
+    assert invoke(*args).exit_code == 0
+    assert len(fake_anthropic.message_requests) == paid + 1
+
+
+def test_two_runs_into_one_folder_do_not_both_pay(
+    in_tmp_cwd: Path, fake_anthropic: FakeAnthropicServer
+) -> None:
+    out = in_tmp_cwd / "scenewright-out" / "sample"
+    out.mkdir(parents=True)
+    with filelock.FileLock(str(out / ".scenewright.lock")):  # a run in another process
+        result = invoke("illustrate", "--sample", "--llm", "haiku", "--dry-run")
+    assert result.exit_code == 1
+    assert "Another scenewright run" in result.output and "--out" in result.output
+    assert fake_anthropic.message_requests == []
+
+
+def test_an_output_folder_that_cannot_be_made_is_a_clear_error(in_tmp_cwd: Path) -> None:
+    (in_tmp_cwd / "afile").write_text("x", encoding="utf-8")
+    result = invoke("illustrate", "--sample", "--dry-run", "--out", "afile/sub")
+    assert result.exit_code == 1
+    assert "afile" in result.output and "--out" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_later_chapters_join_earlier_ones_in_the_manifest(in_tmp_cwd: Path) -> None:
+    assert invoke("illustrate", "--sample", "--chapters", "1", "--dry-run", "-q").exit_code == 0
+    assert invoke("illustrate", "--sample", "--chapters", "2", "--dry-run", "-q").exit_code == 0
+    entries = json.loads((in_tmp_cwd / "scenewright-out/sample/prompts.json").read_text())[
+        "entries"
+    ]
+    assert {e["chapter"] for e in entries} == {1, 2}
+    again = invoke("illustrate", "--sample", "--chapters", "2", "--dry-run", "-q")
+    assert again.exit_code == 0
+    after = json.loads((in_tmp_cwd / "scenewright-out/sample/prompts.json").read_text())
+    assert len(after["entries"]) == len(entries)  # chapter 2 replaced, not doubled

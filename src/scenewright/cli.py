@@ -25,7 +25,7 @@ from scenewright.comparison import (
     describe_tokens,
     run_method,
 )
-from scenewright.errors import ScenewrightError
+from scenewright.errors import ScenewrightError, ScenewrightWarning
 from scenewright.fileio import dumps_json
 from scenewright.ledger import fold_orphaned_journals, repair_ledger
 from scenewright.manifest import PromptEntry
@@ -57,9 +57,21 @@ def handle_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            # Warnings become one plain line on stderr for this command, and only for it.
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning
+                warnings.simplefilter("always", ScenewrightWarning)
+                return func(*args, **kwargs)
         except ScenewrightError as exc:
             raise click.ClickException(str(exc)) from exc
+        except OSError as exc:
+            # The file system said no somewhere we did not foresee: say where, not how.
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise click.ClickException(
+                f"{exc.strerror or exc}{where}. Check that the file or folder exists, is "
+                "not in use by another program, and that you may write to it; or choose "
+                "another place with --out or SCENEWRIGHT_COSTS_DIR."
+            ) from exc
         except KeyboardInterrupt:
             click.echo(
                 "\nInterrupted. Everything finished so far is saved; run the same command "
@@ -88,7 +100,6 @@ def cli() -> None:
 
     Start with `scenewright illustrate --sample --dry-run`.
     """
-    warnings.showwarning = _show_warning
 
 
 @contextmanager
@@ -213,14 +224,18 @@ def illustrate(
 
     bar_enabled = sys.stderr.isatty() and not as_json
     cells = len(run.scenes) * (len(run.methods) - len(run.unavailable))
+    finished = False
     try:
         with _progress(cells, bar_enabled) as tick:
             result = run.execute(on_entry)
+        finished = True
     finally:
-        if run.tracker is not None:
-            # The design document's summary, also after an error: that money was spent.
+        tracker = run.tracker
+        # The design document's summary, also after an error when money was spent; a run
+        # that failed before its first paid call has nothing to sum up.
+        if tracker is not None and (finished or tracker.get_session_stats()["api_calls"]):
             with _stdout_to(sys.stderr if as_json else sys.stdout):
-                run.tracker.print_summary()
+                tracker.print_summary()
     click.echo(
         f"{len(result.entries)} prompt(s): {result.generated} new, {result.reused} reused. "
         f"Manifest: {result.out_dir / 'prompts.json'}",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
@@ -111,11 +112,18 @@ class PromptCache:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._entries: dict[str, CachedPrompt] = {}
+        # True when the file ends mid-line (a crash during a write): the next entry must
+        # start on a fresh line, or it would be glued to the fragment and lost too.
+        self._torn_tail = False
         self._load()
 
     def _load(self) -> None:
         if not self.path.is_file():
             return
+        with self.path.open("rb") as raw:
+            if raw.seek(0, os.SEEK_END):
+                raw.seek(-1, os.SEEK_END)
+                self._torn_tail = raw.read(1) != b"\n"
         skipped = 0
         with self.path.open(encoding="utf-8", errors="replace") as handle:
             for line in handle:
@@ -156,8 +164,11 @@ class PromptCache:
 
     def add(self, entry: CachedPrompt) -> None:
         """Record ``entry`` durably (fsynced) before returning."""
-        data = asdict(entry)
-        append_line(self.path, dumps_json(data, pretty=False))
+        line = dumps_json(asdict(entry), pretty=False)
+        if self._torn_tail:
+            line = "\n" + line
+            self._torn_tail = False
+        append_line(self.path, line)
         self._entries[entry.key] = entry
 
 

@@ -11,14 +11,19 @@ methods go on. A run of one method stops at its first error instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import filelock
 
 from scenewright import __version__, config, pricing
 from scenewright.characters import load_characters
@@ -33,7 +38,9 @@ from scenewright.manifest import (
     PromptCache,
     PromptEntry,
     PromptFailure,
+    entries_from_json,
     prompt_key,
+    read_manifest,
     write_manifest,
 )
 from scenewright.novel import Chapter, Novel, read_novel, select_chapters
@@ -50,6 +57,9 @@ from scenewright.scenes import Scene, build_scenes
 if TYPE_CHECKING:
     # Importing the SDK takes seconds; only the Haiku method pays for it, when it runs.
     import anthropic
+
+# Held for the whole of a run, so that two runs never write to one output folder at once.
+RUN_LOCK_FILENAME = ".scenewright.lock"
 
 # Methods whose prompts cost money or time, and are therefore cached in the output folder.
 CACHED_METHODS = frozenset({"haiku", "ollama"})
@@ -220,7 +230,43 @@ class IllustrationRun:
             self.check_methods()
         self._checked = False  # a later execute() checks again: a server may have stopped
         active = [m for m in self.methods if m not in self.unavailable]
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with self._output_folder_lock():
+            return self._execute(active, on_entry)
+
+    @contextlib.contextmanager
+    def _output_folder_lock(self) -> Iterator[None]:
+        """One run at a time per output folder, so two runs never pay for the same prompts."""
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            lock = filelock.FileLock(str(self.out_dir / RUN_LOCK_FILENAME), timeout=0)
+            lock.acquire()
+        except filelock.Timeout:
+            raise ConfigError(
+                f"Another scenewright run is already writing to {self.out_dir}. Wait for it "
+                "to finish, or give this run its own folder with --out."
+            ) from None
+        except OSError as error:
+            raise ConfigError(
+                f"Cannot write to the output folder {self.out_dir}: "
+                f"{error.strerror or error}. Choose a folder you can write to with --out."
+            ) from error
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _execute(
+        self, active: list[str], on_entry: Callable[[Scene, PromptEntry], None] | None
+    ) -> RunResult:
+        # The tracker first: it refuses an unwritable cost folder before anything is spent.
+        owns_tracker = self._external_tracker is None and "haiku" in active
+        tracker = (
+            CostTracker(self.session_name, model=self.model)
+            if owns_tracker
+            else self._external_tracker
+        )
+        self.tracker = tracker
+        earlier = self._earlier_entries()
         run_info = self._settings()
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         atomic_write_json(
@@ -241,12 +287,6 @@ class IllustrationRun:
         )
 
         cache = PromptCache(self.out_dir / CACHE_FILENAME)
-        owns_tracker = self._external_tracker is None and "haiku" in active
-        tracker = (
-            CostTracker(self.session_name, model=self.model)
-            if owns_tracker
-            else self._external_tracker
-        )
         result = RunResult(
             out_dir=self.out_dir,
             session_name=self.session_name,
@@ -273,32 +313,53 @@ class IllustrationRun:
             status = "interrupted"
             raise
         finally:
-            if owns_tracker and tracker is not None and tracker.get_session_stats()["api_calls"]:
-                tracker.save_session()
-            self.tracker = tracker
-            write_manifest(
-                self.out_dir,
-                result.entries,
-                run=run_info,
-                complete=result.complete,
-                failures=result.failures,
-                unavailable=self.unavailable,
-            )
-            if self.compare:
-                result.comparison = self._write_comparison(result, run_info)
-            atomic_write_json(
-                self.out_dir / RUN_FILENAME,
-                {
-                    **run_info,
-                    "started": started,
-                    "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    "status": status,
-                    "prompts": len(result.entries),
-                    "generated": result.generated,
-                    "reused": result.reused,
-                },
-            )
+            with _interrupts_deferred():
+                if (
+                    owns_tracker
+                    and tracker is not None
+                    and tracker.get_session_stats()["api_calls"]
+                ):
+                    # Saves the session and files its journal under .costs/calls/.
+                    tracker.close(status=status)
+                write_manifest(
+                    self.out_dir,
+                    [*earlier, *result.entries],
+                    run=run_info,
+                    complete=result.complete,
+                    failures=result.failures,
+                    unavailable=self.unavailable,
+                )
+                if self.compare:
+                    result.comparison = self._write_comparison(result, run_info)
+                atomic_write_json(
+                    self.out_dir / RUN_FILENAME,
+                    {
+                        **run_info,
+                        "started": started,
+                        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        "status": status,
+                        "prompts": len(result.entries),
+                        "generated": result.generated,
+                        "reused": result.reused,
+                    },
+                )
         return result
+
+    def _earlier_entries(self) -> list[PromptEntry]:
+        """Entries of this novel's other chapters from earlier runs into the same folder.
+
+        Illustrating chapter 2 after chapter 1 keeps chapter 1 in ``prompts.json``; the
+        chapters of this run are written afresh.
+        """
+        try:
+            manifest = read_manifest(self.out_dir)
+            if manifest.get("run", {}).get("novel") != str(self.novel_path):
+                return []
+            entries = entries_from_json(manifest.get("entries", []))
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return []  # no manifest yet, or one we cannot read: it is rewritten below
+        ours = {c.number for c in self.chapters}
+        return [e for e in entries if e.chapter not in ours and e.method in self.methods]
 
     def _failed(
         self,
@@ -392,6 +453,30 @@ class IllustrationRun:
             reused=reused,
             key=key,
         )
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold back Ctrl+C while the run's records are written, then deliver it.
+
+    A second Ctrl+C during the final writes would otherwise leave the ledger unsaved and
+    the manifest behind the cache. Only the main thread can install signal handlers.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+
+    def hold(signum: int, frame: object) -> None:
+        pending.append(signum)
+
+    previous = signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pending:
+        raise KeyboardInterrupt
 
 
 def illustrate(
