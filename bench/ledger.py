@@ -86,7 +86,9 @@ def fill(folder: Path, sessions: int) -> None:
                     cost_usd=Decimal("0.000105"),
                 )
             ]
-            txn.upsert(
+            # Fresh ids cannot collide, so append instead of upsert's per-entry search,
+            # which would make filling 100,000 sessions quadratic.
+            txn.sessions.append(
                 build_session_entry(
                     session_id=f"filler-{n}",
                     session_name=f"filler {n}",
@@ -136,11 +138,11 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=200, help="calls to time (default 200)")
     parser.add_argument(
         "--sizes",
-        default="10,100,1000,5000",
-        help="ledger sizes, in sessions, to time saving and reading at (default 10,100,1000,5000)",
+        default="10,1000,100000",
+        help="ledger sizes, in sessions, to time saving and reading at (default 10,1000,100000)",
     )
     parser.add_argument("--processes", type=int, default=8, help="parallel writers (default 8)")
-    parser.add_argument("--sessions", type=int, default=10, help="sessions per writer (default 10)")
+    parser.add_argument("--sessions", type=int, default=50, help="sessions per writer (default 50)")
     args = parser.parse_args()
     sizes = sorted(int(size) for size in args.sizes.split(",") if size.strip())
     with tempfile.TemporaryDirectory(prefix="scenewright-bench-") as scratch:
