@@ -2,16 +2,20 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# The install line below lives here too, so a change to either file reinstalls.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
+# torch for the tests: this exact release has a CPU-only wheel on the CI machines' disk,
+# where a bare "torch" can pull a multi-gigabyte CUDA build. With a GPU: make test TORCH=torch
+TORCH ?= torch==2.13.0
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest browser bench bench-render clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet "$(TORCH)" -e ".[test,images]"
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -25,13 +29,27 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+# The storyboard test opens the page in headless Chromium, from Debian's package; as root
+# (CI) it is installed here when missing. Without it, that test says how to get it.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
+		&& [ "$$(id -u)" = 0 ]; then \
+		echo "Installing Debian's chromium for the storyboard test ..."; \
+		( apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends chromium >/dev/null ) \
+			|| echo "Could not install chromium; the storyboard browser test will fail in CI."; \
+	fi
 
 test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/ledger.py
+
+bench-render: $(STAMP)
+	$(BIN)/python bench/render.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
