@@ -199,6 +199,10 @@ class CostTracker:
         self._finalizer = weakref.finalize(self, _finish_journal, self._state)
         self._journal_warned = False
         self._closed = False
+        # Shown in the summary beside the session's cost when a run sets them: what the run
+        # was estimated to cost before it started, and its --budget.
+        self.estimate_usd: Decimal | None = None
+        self.budget_usd: Decimal | None = None
 
     def _warn_recovered(self) -> None:
         for folded in self.recovered:
@@ -474,6 +478,14 @@ class CostTracker:
         lines += [
             f"  Total Tokens: {usage.total_tokens:,}",
             f"  Session Cost: {format_usd(stats.cost_usd)} USD",
+        ]
+        if self.estimate_usd is not None:
+            lines.append(f"  Estimated Cost: {format_usd(self.estimate_usd)} USD (before the run)")
+        if self.budget_usd is not None:
+            budget = self.budget_usd
+            share = f" ({stats.cost_usd * 100 / budget:.0f}% used)" if budget else ""
+            lines.append(f"  Budget: {format_usd(budget)} USD{share}")
+        lines += [
             "",
             "Cumulative Total (All Time):",
         ]

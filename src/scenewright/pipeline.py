@@ -17,19 +17,36 @@ import re
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import filelock
 
 from scenewright import __version__, config, pricing
+from scenewright.budget import BudgetLimits, SessionBudget
 from scenewright.characters import load_characters
 from scenewright.cost_tracker import CostTracker
-from scenewright.errors import ConfigError, EmptyReplyError, PromptError, ScenewrightError
+from scenewright.errors import (
+    BudgetError,
+    ConfigError,
+    EmptyReplyError,
+    PromptError,
+    ScenewrightError,
+    ScenewrightWarning,
+)
+from scenewright.estimate import (
+    Estimate,
+    PlannedPrompt,
+    approximate_request_tokens,
+    estimate_plan,
+)
 from scenewright.fileio import atomic_write_json
+from scenewright.ledger import Ledger, fold_orphaned_journals
 from scenewright.manifest import (
     CACHE_FILENAME,
     RUN_FILENAME,
@@ -48,11 +65,14 @@ from scenewright.prompt_generator import (
     INSTRUCTIONS_VERSION,
     METHODS,
     SYSTEM_INSTRUCTIONS,
+    PromptResult,
+    build_haiku_request,
     build_user_message,
     check_method,
     generate_prompt,
 )
 from scenewright.scenes import Scene, build_scenes
+from scenewright.usage import format_usd
 
 if TYPE_CHECKING:
     # Importing the SDK takes seconds; only the Haiku method pays for it, when it runs.
@@ -81,6 +101,8 @@ class IllustrateOptions:
     out_dir: Path | None = None  # None means scenewright-out/<novel file stem>
     dry_run: bool = True  # prompts only; rendering arrives with the images extra
     ollama_model: str | None = None  # None means config.DEFAULT_OLLAMA_MODEL
+    # --budget and --max-total (scenewright.budget); the CLI fills in the defaults.
+    limits: BudgetLimits = field(default_factory=BudgetLimits)
 
 
 @dataclass
@@ -170,10 +192,129 @@ class IllustrationRun:
         # Methods that cannot run here, with the reason and its fix; filled by execute().
         self.unavailable: dict[str, str] = {}
         self._checked = False  # check_methods() ran for the next execute()
+        # The estimate of the last execute()'s Claude prompts (offline), and its budget.
+        self.estimate_result: Estimate | None = None
+        self._budget: SessionBudget | None = None
 
     def model_for(self, method: str) -> str | None:
         """The model ``method`` uses in this run: a Claude id, an Ollama name, or None."""
         return {"haiku": self.model, "ollama": self.ollama_model}.get(method)
+
+    def haiku_plan(self, cache: PromptCache | None = None) -> list[PlannedPrompt]:
+        """The Claude requests this run would send, one per scene, each marked ``reused``
+        when its prompt is in the output folder's cache or repeats an earlier scene's.
+        Empty when the run does not use Claude.
+        """
+        if self.model is None:
+            return []
+        if cache is None:
+            cache = PromptCache(self.out_dir / CACHE_FILENAME)
+        seen: set[str] = set()
+        plan: list[PlannedPrompt] = []
+        for scene in self.scenes:
+            key = self._key(scene, "haiku")
+            plan.append(
+                PlannedPrompt(
+                    chapter=scene.chapter,
+                    chapter_title=scene.chapter_title,
+                    index=scene.index,
+                    request=build_haiku_request(
+                        scene.sentence, scene.context, self.characters, self.model
+                    ),
+                    reused=key in seen or cache.get(key) is not None,
+                )
+            )
+            seen.add(key)
+        return plan
+
+    def estimate(
+        self, *, offline: bool = True, on_counted: Callable[[], None] | None = None
+    ) -> Estimate | None:
+        """What this run's Claude prompts will cost (see ``scenewright.estimate``); None
+        when it uses no Claude. ``offline`` sends nothing; otherwise Anthropic's free
+        token-counting endpoint counts the input tokens when a key is set.
+        """
+        if self.model is None:
+            return None
+        return estimate_plan(self.haiku_plan(), self.model, offline=offline, on_counted=on_counted)
+
+    def _check_budget(self, active: list[str]) -> None:
+        """Before anything is written or spent: estimate the Claude prompts, and refuse a
+        run whose estimate does not fit its --budget or --max-total.
+        """
+        self.estimate_result = None
+        self._budget = None
+        if "haiku" not in active or self.model is None:
+            return
+        # Offline, so that a run starts at once; `scenewright estimate` counts exactly.
+        estimate = self.estimate_result = self.estimate()
+        limits = self.options.limits
+        if estimate is None or not limits.active:
+            return
+        external = self._external_tracker
+        costs_dir = external.costs_dir if external is not None else None
+        # Journals of killed runs are money spent: fold them in before reading the total.
+        for folded in fold_orphaned_journals(costs_dir):
+            if folded.added_calls:
+                warnings.warn(
+                    f"An earlier session, {folded.session_name!r} (started "
+                    f"{folded.timestamp}), ended without saving its costs. Its "
+                    f"{folded.added_calls} unsaved API call(s), "
+                    f"{format_usd(folded.added_cost_usd)} USD, are now in the ledger.",
+                    ScenewrightWarning,
+                    stacklevel=3,
+                )
+        spent = external.session_cost if external is not None else Decimal(0)
+        budget = SessionBudget(
+            limits,
+            self.model,
+            ledger_total=Decimal(Ledger(costs_dir).read()["total_cost_usd"]),
+            spent_at_start=spent,
+        )
+        budget.check_start(
+            estimate.cost(),
+            prompts=estimate.total.prompts,
+            spent=spent,
+            fewer="illustrate fewer chapters with --chapters",
+        )
+        self._budget = budget
+
+    def _new_tracker(self) -> CostTracker:
+        """This run's own tracker, which shows the estimate and budget in its summary."""
+        tracker = CostTracker(self.session_name, model=self.model)
+        if self.estimate_result is not None:
+            tracker.estimate_usd = self.estimate_result.cost()
+        if self.options.limits.budget is not None:
+            tracker.budget_usd = self.options.limits.budget.amount
+        return tracker
+
+    def _check_call(self, scene: Scene, method: str, tracker: CostTracker | None) -> int:
+        """Before a paid call: raise ``BudgetError`` if it could take the run past a limit.
+        Returns the request's approximate input tokens, for ``_after_call``.
+        """
+        if method != "haiku" or self._budget is None or tracker is None:
+            return 0
+        request = build_haiku_request(scene.sentence, scene.context, self.characters, self.model)
+        approximate = approximate_request_tokens(request)
+        self._budget.check_call(
+            spent=tracker.session_cost,
+            input_tokens=self._budget.input_bound(approximate),
+            max_output_tokens=request.max_tokens,
+            where=f"sentence {scene.ref}",
+        )
+        return approximate
+
+    def _after_call(
+        self, method: str, approximate: int, result: PromptResult, tracker: CostTracker | None
+    ) -> None:
+        if method != "haiku" or self._budget is None or tracker is None:
+            return
+        usage = result.usage
+        prompt_tokens = (
+            usage.input_tokens + usage.cache_creation_input_tokens + usage.cache_read_input_tokens
+        )
+        self._budget.observe(approximate, prompt_tokens)
+        self._budget.after_call(tracker.session_cost)
 
     def _key(self, scene: Scene, method: str) -> str:
         message = build_user_message(scene.sentence, scene.context, self.characters)
@@ -230,6 +371,7 @@ class IllustrationRun:
             self.check_methods()
         self._checked = False  # a later execute() checks again: a server may have stopped
         active = [m for m in self.methods if m not in self.unavailable]
+        self._check_budget(active)
         with self._output_folder_lock():
             return self._execute(active, on_entry)
 
@@ -260,11 +402,7 @@ class IllustrationRun:
     ) -> RunResult:
         # The tracker first: it refuses an unwritable cost folder before anything is spent.
         owns_tracker = self._external_tracker is None and "haiku" in active
-        tracker = (
-            CostTracker(self.session_name, model=self.model)
-            if owns_tracker
-            else self._external_tracker
-        )
+        tracker = self._new_tracker() if owns_tracker else self._external_tracker
         self.tracker = tracker
         earlier = self._earlier_entries()
         run_info = self._settings()
@@ -309,6 +447,9 @@ class IllustrationRun:
                         on_entry(scene, entry)
             result.complete = True
             status = "complete"
+        except BudgetError:
+            status = "stopped_at_budget"
+            raise
         except KeyboardInterrupt:
             status = "interrupted"
             raise
@@ -411,6 +552,7 @@ class IllustrationRun:
         key = self._key(scene, method)
         cached = cache.get(key) if method in CACHED_METHODS else None
         if cached is None:
+            approximate = self._check_call(scene, method, tracker)
             started = time.perf_counter()
             result = generate_prompt(
                 scene.sentence,
@@ -421,6 +563,7 @@ class IllustrationRun:
                 cost_tracker=tracker,
                 client=self._client,
             )
+            self._after_call(method, approximate, result, tracker)
             cached = CachedPrompt(
                 key=key,
                 method=method,
