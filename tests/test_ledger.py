@@ -227,12 +227,36 @@ def test_corrupt_ledger_is_reported_and_left_untouched(costs_dir: Path, name: st
         message = str(caught.value)
         assert str(path) in message
         assert expected in message
-        assert "--repair" in message
+        assert "`scenewright costs repair" in message
+        assert "cost_tracker --repair" not in message
     assert path.read_bytes() == content
     assert sorted(p.name for p in costs_dir.iterdir() if not p.name.startswith(".")) == [
         "haiku_usage.json",
         "haiku_usage.json.lock",
     ]
+
+
+@pytest.mark.parametrize("name", sorted(CORRUPT))
+def test_the_fix_a_corrupt_ledger_message_names_works(costs_dir: Path, name: str) -> None:
+    # The message once said to run `--repair`, which refuses an unreadable file with the
+    # same message: it must name only a command that then succeeds.
+    content, _ = CORRUPT[name]
+    path = costs_dir / config.LEDGER_FILENAME
+    path.write_bytes(content)
+    with pytest.raises(LedgerCorruptError) as caught:
+        Ledger().read()
+    message = str(caught.value)
+    if "--reset-corrupt" in message:
+        assert "text editor" in message
+        with pytest.raises(LedgerCorruptError) as again:
+            repair_ledger()  # plain repair never drops data: the flag is needed
+        assert "--reset-corrupt" in str(again.value)
+        report = repair_ledger(reset_corrupt=True)
+    else:
+        assert "Run `scenewright costs repair` to rebuild the totals" in message
+        report = repair_ledger()
+    assert report.backup is not None and report.backup.read_bytes() == content
+    Ledger().read()  # readable again
 
 
 def test_unreadable_ledger_path_is_a_ledger_error(costs_dir: Path) -> None:

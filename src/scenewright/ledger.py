@@ -64,6 +64,7 @@ from scenewright.usage import format_usd
 
 __all__ = [
     "CALLS_DIR_NAME",
+    "REPAIR_COMMAND",
     "SCHEMA_VERSION",
     "CallRecord",
     "FoldedSession",
@@ -210,17 +211,36 @@ def _duplicate_problem(sessions: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def _fix_text() -> str:
+# The command that repairs a ledger (scenewright.cli: `costs repair`, which calls repair_ledger).
+REPAIR_COMMAND = "scenewright costs repair"
+# What is wrong with a ledger decides what can fix it: plain `costs repair` rebuilds totals
+# from readable sessions, but refuses to drop anything, so unreadable sessions or an
+# unreadable file need --reset-corrupt or a hand edit. Each message names only what works.
+_TOTALS, _SESSIONS, _FILE = "totals", "sessions", "file"
+
+
+def _fix_text(kind: str) -> str:
+    kept = "scenewright has left the file exactly as it is."
+    if kind == _TOTALS:
+        return (
+            f"{kept} Run `{REPAIR_COMMAND}` to rebuild the totals from the sessions (it keeps "
+            "a dated backup of the file first), or correct the totals in a text editor."
+        )
+    if kind == _SESSIONS:
+        return (
+            f"{kept} Correct it in a text editor (keep a copy first), or run "
+            f"`{REPAIR_COMMAND} --reset-corrupt`, which keeps a dated backup of the file and "
+            "then drops the unreadable sessions from the ledger, keeping the rest."
+        )
     return (
-        "scenewright has left the file exactly as it is. To fix it, correct it in a text editor "
-        "(keep a copy first), or run `python -m scenewright.cost_tracker --repair` to rebuild the "
-        "totals from the sessions it can read; add --reset-corrupt to set unreadable parts "
-        "aside in a dated backup file and carry on with the rest."
+        f"{kept} Correct it in a text editor (keep a copy first), or run "
+        f"`{REPAIR_COMMAND} --reset-corrupt`, which moves the unreadable file to a dated "
+        "backup and starts a new, empty ledger (what the old file recorded stays in the backup)."
     )
 
 
-def _corrupt(path: Path, problem: str) -> LedgerCorruptError:
-    return LedgerCorruptError(f"The cost ledger {path} {problem}. {_fix_text()}")
+def _corrupt(path: Path, problem: str, kind: str = _FILE) -> LedgerCorruptError:
+    return LedgerCorruptError(f"The cost ledger {path} {problem}. {_fix_text(kind)}")
 
 
 # --- Ledger data ------------------------------------------------------------------------------
@@ -320,7 +340,11 @@ def _parse(path: Path, raw: bytes) -> Any:
 
 def _validated(path: Path, data: Any) -> dict[str, Any]:
     problem = _top_problem(data)
+    # With a list of sessions present, a top-level problem is in the totals, which
+    # `costs repair` recomputes; without one, nothing in the file can be trusted.
+    kind = _TOTALS if isinstance(data, dict) and isinstance(data.get("sessions"), list) else _FILE
     if problem is None:
+        kind = _SESSIONS
         for index, session in enumerate(data["sessions"]):
             problem = _session_problem(session, index)
             if problem:
@@ -328,7 +352,7 @@ def _validated(path: Path, data: Any) -> dict[str, Any]:
     if problem is None:
         problem = _duplicate_problem(data["sessions"])
     if problem is not None:
-        raise _corrupt(path, problem)
+        raise _corrupt(path, problem, kind)
     result: dict[str, Any] = data
     return result
 
@@ -962,7 +986,7 @@ def repair_ledger(
                     seen.add(session["session_id"])
                 sessions.append(session)
             if report.sessions_set_aside and not reset_corrupt:
-                raise _corrupt(ledger.path, report.sessions_set_aside[0])
+                raise _corrupt(ledger.path, report.sessions_set_aside[0], _SESSIONS)
         elif data is not None:
             problem = _top_problem(data) or "has no list of sessions"
             if not reset_corrupt:
