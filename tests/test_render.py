@@ -355,6 +355,28 @@ def test_every_method_of_a_sentence_shares_its_seed(tmp_path: Path, pil: None) -
     assert record["settings"]["seed"] == 42
 
 
+def test_a_run_of_other_chapters_keeps_earlier_images_listed(tmp_path: Path, pil: None) -> None:
+    chapter_1 = [entry(1, i, f"first {i}") for i in (1, 2)]
+    chapter_2 = [entry(2, i, f"second {i}") for i in (1, 2)]
+    write_prompts(tmp_path, chapter_1)
+    render_images(tmp_path, fake_settings(steps=3), load=lambda *_: PaintRenderer())
+    # A later run illustrates chapter 2 only, with other settings, into the same folder.
+    write_prompts(tmp_path, [*chapter_1, *chapter_2])
+    painter = PaintRenderer()
+    report = render_images(
+        tmp_path, fake_settings(), only={e.key for e in chapter_2}, load=lambda *_: painter
+    )
+    assert painter.batches == [["second 1"], ["second 2"]]
+    assert (report.total, report.rendered, report.complete) == (2, 2, True)
+    listed = images_json(tmp_path)["images"]
+    assert [(r["chapter"], r["index"], r["settings"]["steps"]) for r in listed] == [
+        (1, 1, 3),
+        (1, 2, 3),
+        (2, 1, 2),
+        (2, 2, 2),
+    ]
+
+
 def test_missing_prompt_manifest_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="scenewright illustrate"):
         render_images(tmp_path, fake_settings(), load=lambda *_: PaintRenderer())

@@ -1,4 +1,4 @@
-"""The main job: a novel in, a prompt manifest (and later images) out.
+"""The main job: a novel in; prompts, images and a storyboard out.
 
 Stages hand each other files in the output folder (see ``scenewright.manifest``), so a
 run can be interrupted at any point and started again without paying twice.
@@ -45,7 +45,7 @@ from scenewright.estimate import (
     approximate_request_tokens,
     estimate_plan,
 )
-from scenewright.fileio import atomic_write_json
+from scenewright.fileio import atomic_write_json, read_json
 from scenewright.ledger import Ledger, fold_orphaned_journals
 from scenewright.manifest import (
     CACHE_FILENAME,
@@ -71,6 +71,8 @@ from scenewright.prompt_generator import (
     check_method,
     generate_prompt,
 )
+from scenewright.render import RenderProgress, RenderReport, RenderSettings
+from scenewright.render import prepare as prepare_render
 from scenewright.scenes import Scene, build_scenes
 from scenewright.usage import format_usd
 
@@ -99,7 +101,9 @@ class IllustrateOptions:
     model: str | None = None  # Claude model id; None means config.DEFAULT_HAIKU_MODEL
     characters: Path | None = None  # YAML or JSON character sheet
     out_dir: Path | None = None  # None means scenewright-out/<novel file stem>
-    dry_run: bool = True  # prompts only; rendering arrives with the images extra
+    dry_run: bool = True  # prompts only; False renders them too (the images extra)
+    # How images are rendered when not dry_run (--sdxl-model, --steps, ...).
+    render: RenderSettings = field(default_factory=RenderSettings)
     ollama_model: str | None = None  # None means config.DEFAULT_OLLAMA_MODEL
     # --budget and --max-total (scenewright.budget); the CLI fills in the defaults.
     limits: BudgetLimits = field(default_factory=BudgetLimits)
@@ -117,6 +121,8 @@ class RunResult:
     unavailable: dict[str, str] = field(default_factory=dict)  # method -> why it did not run
     failures: list[PromptFailure] = field(default_factory=list)  # compare: cells left empty
     comparison: Path | None = None  # comparison.html, for --llm compare
+    images: RenderReport | None = None  # the render stage's report, unless dry_run
+    storyboard: Path | None = None  # storyboard.html
 
     @property
     def generated(self) -> int:
@@ -161,11 +167,13 @@ class IllustrationRun:
             )
         self.compare = self.options.llm == COMPARE
         self.methods: tuple[str, ...] = METHODS if self.compare else (self.options.llm,)
-        if not self.options.dry_run:
-            raise ConfigError(
-                "Rendering images is not available in this version yet. "
-                "Add --dry-run to write the prompt manifest only."
-            )
+        # Rendering is checked before anything is spent: its settings, the images extra,
+        # and that the model can be had.
+        self.render_settings: RenderSettings | None = (
+            None if self.options.dry_run else prepare_render(self.options.render)
+        )
+        # Progress callbacks for the render stage; the CLI sets its bars here.
+        self.render_progress: RenderProgress | None = None
         self.novel_path = Path(novel_path)
         self.model: str | None = None
         if "haiku" in self.methods:
@@ -347,6 +355,7 @@ class IllustrationRun:
         settings = asdict(self.options)
         settings["characters"] = str(self.options.characters) if self.options.characters else None
         settings["out_dir"] = str(self.out_dir)
+        settings["render"] = asdict(self.render_settings) if self.render_settings else None
         return {
             "scenewright_version": __version__,
             "novel": str(self.novel_path),
@@ -484,7 +493,46 @@ class IllustrationRun:
                         "reused": result.reused,
                     },
                 )
+        if self.render_settings is not None:
+            self._render(result, self.render_settings)
+        else:
+            result.storyboard = self._write_storyboard()
         return result
+
+    def _render(self, result: RunResult, settings: RenderSettings) -> None:
+        """The render stage: an image for each of this run's prompts (``scenewright.render``).
+
+        ``run.json`` gets the stage's settings and every sentence's seed, and the storyboard
+        is written, however the stage ends.
+        """
+        # Imported here: the storyboard is only written once prompts exist.
+        from scenewright.render import read_images_manifest, render_images, run_record
+
+        status = "failed"
+        try:
+            result.images = render_images(
+                self.out_dir,
+                settings,
+                only={entry.key for entry in result.entries},
+                progress=self.render_progress,
+            )
+            status = "complete" if result.images.complete else "incomplete"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            with _interrupts_deferred():
+                record = read_json(self.out_dir / RUN_FILENAME)
+                record["status"] = status
+                record["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+                record["render"] = run_record(read_images_manifest(self.out_dir))
+                atomic_write_json(self.out_dir / RUN_FILENAME, record)
+                result.storyboard = self._write_storyboard()
+
+    def _write_storyboard(self) -> Path:
+        from scenewright.storyboard import write_storyboard
+
+        return write_storyboard(self.out_dir)
 
     def _earlier_entries(self) -> list[PromptEntry]:
         """Entries of this novel's other chapters from earlier runs into the same folder.

@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
@@ -366,7 +366,8 @@ class RenderReport:
     settings: RenderSettings
     model: ModelSource
     records: list[ImageRecord] = field(default_factory=list)
-    total: int = 0  # images the manifest asks for
+    total: int = 0  # images this run asked for
+    missing: int = 0  # of those, images not rendered (the stage stopped early)
     complete: bool = False
     device: str | None = None
     dtype: str | None = None
@@ -392,9 +393,10 @@ class RenderReport:
     def summary(self) -> dict[str, Any]:
         return {
             "images": self.total,
+            "listed": len(self.records),
             "rendered": self.rendered,
             "skipped": self.skipped,
-            "missing": self.total - len(self.records),
+            "missing": self.missing,
             "long_prompts": self.long_prompts,
             "seconds": round(self.seconds, 3),
         }
@@ -701,57 +703,67 @@ def render_images(
     out_dir: Path,
     settings: RenderSettings,
     *,
-    entries: Sequence[PromptEntry] | None = None,
+    only: Collection[str] | None = None,
     progress: RenderProgress | None = None,
     load: RendererFactory | None = None,
 ) -> RenderReport:
-    """Render every prompt of ``out_dir/prompts.json`` that has no image yet.
+    """Render the prompts of ``out_dir/prompts.json`` that have no image yet.
 
-    ``images.json`` is written however the stage ends (done, error, Ctrl+C), listing every
-    image on disk for the manifest's prompts. The model is loaded only when an image is
-    missing, so a finished run costs a second run no time.
+    ``only`` (prompt keys) limits the rendering to one run's prompts; the images of the
+    manifest's other prompts (chapters an earlier run illustrated) are listed when their
+    files exist. ``images.json`` is written however the stage ends (done, error, Ctrl+C).
+    The model is loaded only when an image is missing, so a second run costs no time.
     """
     settings = validate_settings(settings)
     progress = progress or RenderProgress()
     model = resolve_model(settings.sdxl_model)
-    if entries is None:
-        entries = load_entries(out_dir)
-    jobs = plan_jobs(entries, settings, model)
-    previous = _previous_records(out_dir)
-    report = RenderReport(out_dir=out_dir, settings=settings, model=model, total=len(jobs))
+    jobs = plan_jobs(load_entries(out_dir), settings, model)
+    wanted = [job for job in jobs if only is None or job.entry.key in only]
+    earlier = {
+        record.prompt_key: record
+        for record in _previous_records(out_dir).values()
+        if (out_dir / record.path).is_file()
+    }
+    report = RenderReport(out_dir=out_dir, settings=settings, model=model, total=len(wanted))
     started = time.perf_counter()
     todo: list[RenderJob] = []
     try:
         for job in jobs:
             if (out_dir / job.path).is_file():
-                old = previous.get(job.key)
-                record = _skipped_record(job, settings, model, old)
-                report.records.append(record)
-            else:
+                report.records.append(_skipped_record(job, settings, model, earlier))
+            elif only is None or job.entry.key in only:
                 todo.append(job)
+            elif job.entry.key in earlier:
+                # Another run's chapter, rendered with its own settings: listed as it is.
+                report.records.append(replace(earlier[job.entry.key], status="skipped"))
         renderer: Renderer | None = None
         if todo:
             check_dependencies()
             progress.loading(model)
             renderer = (load or load_sdxl)(model, settings)
             report.device, report.dtype = renderer.device, renderer.dtype
-        progress.start(len(jobs), len(todo), settings.steps)
+        progress.start(len(wanted), len(todo), settings.steps)
         for record in report.records:
             progress.image(record)
         if renderer is not None:
             _render_jobs(todo, renderer, settings, model, report, progress)
-        report.complete = len(report.records) == len(jobs)
     finally:
         report.seconds = time.perf_counter() - started
         progress.close()
-        order = {job.key: n for n, job in enumerate(jobs)}
-        report.records.sort(key=lambda r: order.get(r.key, len(order)))
+        done = {record.key for record in report.records}
+        report.missing = sum(1 for job in wanted if job.key not in done)
+        report.complete = report.missing == 0
+        order = {job.entry.key: n for n, job in enumerate(jobs)}
+        report.records.sort(key=lambda r: order.get(r.prompt_key, len(order)))
         atomic_write_json(report.manifest_path, report.to_json())
     return report
 
 
 def _skipped_record(
-    job: RenderJob, settings: RenderSettings, model: ModelSource, old: ImageRecord | None
+    job: RenderJob,
+    settings: RenderSettings,
+    model: ModelSource,
+    earlier: Mapping[str, ImageRecord],
 ) -> ImageRecord:
     base = ImageRecord(
         chapter=job.entry.chapter,
@@ -766,6 +778,7 @@ def _skipped_record(
         settings=settings.image_settings(),
         status="skipped",
     )
+    old = earlier.get(job.entry.key)
     if old is None or old.path != job.path:
         return base
     # How it was made (device, timing, tokens) is only known to the run that made it.

@@ -11,6 +11,7 @@ exactly as the pipeline would encode it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,11 @@ if TYPE_CHECKING:
 
 # The longest piece of a library's error message that goes into ours.
 _ERROR_CHARS = 400
+
+# transformers prints notes about optional packages (torchvision) as diffusers imports it;
+# they are for its developers, not for someone illustrating a novel. A user's own setting wins.
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 
 
 def _quiet_libraries() -> None:

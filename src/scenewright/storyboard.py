@@ -1,0 +1,380 @@
+"""The storyboard: one static HTML page per run, one section per chapter.
+
+Each sentence shows its image, the sentence, the prompt, the method, and the tokens and
+cost where the prompt was paid for; a run comparing methods (``--llm compare``) shows one
+column per method. The page is built from the run's manifests (``prompts.json``,
+``images.json``, ``sentences.json``), so ``scenewright storyboard OUT_DIR`` can rebuild it
+at any time.
+
+It opens from the file system with no server: images are relative links, the styles are
+inline, and there are no scripts and no remote assets (its Content-Security-Policy
+forbids both). Everything that came from the novel or from a model is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import posixpath
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from scenewright import __version__
+from scenewright.errors import ConfigError
+from scenewright.fileio import atomic_write_text, read_json
+from scenewright.manifest import MANIFEST_FILENAME, RUN_FILENAME, SENTENCES_FILENAME, PromptEntry
+from scenewright.render import IMAGES_MANIFEST_FILENAME, read_images_manifest
+from scenewright.usage import format_usd
+
+STORYBOARD_FILENAME = "storyboard.html"
+# The page is for looking at and sharing, like the images it shows.
+STORYBOARD_FILE_MODE = 0o644
+
+
+def escape(text: object) -> str:
+    """``text`` safe inside HTML elements and quoted attributes."""
+    return html.escape(str(text), quote=True)
+
+
+@dataclass(frozen=True)
+class Take:
+    """One method's prompt for a sentence, and its image if there is one."""
+
+    method: str
+    entry: PromptEntry | None
+    image: Mapping[str, Any] | None = None  # the images.json record
+    image_exists: bool = False
+    note: str | None = None  # why there is no prompt (compare runs)
+
+
+@dataclass
+class Row:
+    """One sentence and its takes, one per method."""
+
+    chapter: int
+    chapter_title: str
+    index: int
+    sentence: str
+    takes: dict[str, Take] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.chapter}.{self.index}"
+
+
+@dataclass
+class Storyboard:
+    """What the page shows, read from an output folder."""
+
+    out_dir: Path
+    title: str
+    author: str | None
+    methods: list[str]
+    chapters: list[tuple[int, str, list[Row]]]
+    run: Mapping[str, Any]
+    images: Mapping[str, Any] | None
+    complete: bool
+
+    @property
+    def scenes(self) -> list[Row]:
+        return [scene for _, _, scenes in self.chapters for scene in scenes]
+
+    def counts(self) -> dict[str, int]:
+        """Sentences, prompts and images the page shows."""
+        takes: Sequence[Take] = [t for s in self.scenes for t in s.takes.values()]
+        return {
+            "sentences": len(self.scenes),
+            "prompts": sum(1 for t in takes if t.entry is not None),
+            "images": sum(1 for t in takes if t.image_exists),
+        }
+
+
+def _read(path: Path) -> Any:
+    try:
+        return read_json(path)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        raise ConfigError(
+            f"{path} cannot be read ({error}). Run `scenewright illustrate` again to rewrite it."
+        ) from error
+
+
+def _safe_relpath(path: object) -> str | None:
+    """A manifest's image path, if it stays inside the output folder."""
+    text = str(path or "").replace("\\", "/")
+    normal = posixpath.normpath(text)
+    if not text or normal.startswith(("../", "/")) or normal == ".." or ":" in normal:
+        return None
+    return normal
+
+
+def load_storyboard(out_dir: Path) -> Storyboard:
+    """Gather the page's contents from ``out_dir``'s manifests."""
+    manifest = _read(out_dir / MANIFEST_FILENAME)
+    if not isinstance(manifest, dict):
+        raise ConfigError(
+            f"{out_dir} has no {MANIFEST_FILENAME}: give the output folder of a "
+            "`scenewright illustrate` run (its --out), or run it first."
+        )
+    entries = [PromptEntry.from_json(item) for item in manifest.get("entries") or ()]
+    run = manifest.get("run") or _read(out_dir / RUN_FILENAME) or {}
+    sentences = _read(out_dir / SENTENCES_FILENAME) or {}
+    images = read_images_manifest(out_dir)
+    by_key: dict[str, Mapping[str, Any]] = {}
+    for record in (images or {}).get("images") or ():
+        if isinstance(record, Mapping) and record.get("prompt_key"):
+            by_key[str(record["prompt_key"])] = record
+
+    methods = [str(m) for m in run.get("methods") or ()]
+    for entry in entries:
+        if entry.method not in methods:
+            methods.append(entry.method)
+    scenes: dict[tuple[int, int], Row] = {}
+    for item in sentences.get("sentences") or ():
+        key = (int(item["chapter"]), int(item["index"]))
+        scenes[key] = Row(key[0], str(item["chapter_title"]), key[1], str(item["sentence"]))
+    for entry in entries:
+        key = (entry.chapter, entry.index)
+        scene = scenes.setdefault(
+            key, Row(entry.chapter, entry.chapter_title, entry.index, entry.sentence)
+        )
+        record = by_key.get(entry.key)
+        relpath = _safe_relpath(record.get("path")) if record else None
+        scene.takes[entry.method] = Take(
+            method=entry.method,
+            entry=entry,
+            image=record if relpath else None,
+            image_exists=bool(relpath and (out_dir / relpath).is_file()),
+        )
+    unavailable: Mapping[str, str] = manifest.get("unavailable") or {}
+    for failure in manifest.get("failures") or ():
+        key = (int(failure["chapter"]), int(failure["index"]))
+        if key in scenes:
+            method = str(failure["method"])
+            scenes[key].takes.setdefault(
+                method, Take(method=method, entry=None, note=str(failure.get("error") or ""))
+            )
+    # A sentence is shown once some method reached it; the rest of a stopped run is not.
+    reached = [scene for _, scene in sorted(scenes.items()) if scene.takes]
+    for scene in reached:
+        for method in methods:
+            if method not in scene.takes:
+                reason = unavailable.get(method)
+                note = f"Not available: {reason}" if reason else "No prompt: the run stopped."
+                scene.takes[method] = Take(method=method, entry=None, note=note)
+    chapters: list[tuple[int, str, list[Row]]] = []
+    for scene in reached:
+        if not chapters or chapters[-1][0] != scene.chapter:
+            chapters.append((scene.chapter, scene.chapter_title, []))
+        chapters[-1][2].append(scene)
+    title = str(
+        run.get("novel_title")
+        or sentences.get("title")
+        or Path(str(run.get("novel") or out_dir.name)).stem
+    )
+    author = run.get("novel_author") or sentences.get("author")
+    return Storyboard(
+        out_dir=out_dir,
+        title=title,
+        author=str(author) if author else None,
+        methods=methods,
+        chapters=chapters,
+        run=run,
+        images=images,
+        complete=bool(manifest.get("complete", True))
+        and bool((images or {}).get("complete", True)),
+    )
+
+
+_STYLE = """
+:root { color-scheme: light dark; --muted: #5f6368; --line: #d8d8de; --card: #f7f7f9; }
+@media (prefers-color-scheme: dark) {
+  :root { --muted: #a0a4aa; --line: #3a3a40; --card: #1e1e22; }
+}
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
+       line-height: 1.45; }
+header, main, footer { max-width: 96rem; margin: 0 auto; padding: 1rem 1.5rem; }
+h1 { font-size: 1.6rem; margin: 0.5rem 0 0.2rem; }
+h2 { font-size: 1.25rem; border-bottom: 1px solid var(--line); padding-bottom: 0.3rem;
+     margin-top: 2.5rem; }
+.byline, .meta, footer, .figures, .note { color: var(--muted); }
+.meta { font-size: 0.9rem; }
+nav ol { columns: 16rem; padding-left: 1.2rem; }
+.scene { margin: 1.5rem 0; }
+.sentence { font-family: Georgia, "Times New Roman", serif; font-size: 1.08rem;
+            margin: 0 0 0.6rem; }
+.ref { color: var(--muted); text-decoration: none; font-family: ui-monospace, monospace;
+       font-size: 0.85rem; margin-right: 0.4rem; }
+.takes { display: grid; gap: 1rem; grid-template-columns: repeat(var(--takes, 1), minmax(0, 1fr)); }
+.takes.single { grid-template-columns: minmax(0, 32rem); }
+.take { margin: 0; background: var(--card); border: 1px solid var(--line); border-radius: 6px;
+        padding: 0.6rem; }
+.take img { display: block; width: 100%; height: auto; border-radius: 4px;
+            background: var(--line); }
+.placeholder { display: flex; align-items: center; justify-content: center; text-align: center;
+               aspect-ratio: var(--ratio, 1); border: 1px dashed var(--line); border-radius: 4px;
+               color: var(--muted); font-size: 0.9rem; padding: 0.5rem; }
+.method { font-weight: 600; }
+.model { color: var(--muted); font-size: 0.85rem; }
+.prompt { margin: 0.4rem 0; }
+.figures { font-size: 0.8rem; margin: 0; }
+@media (max-width: 50rem) { .takes { grid-template-columns: minmax(0, 1fr); } }
+""".strip()
+
+# No scripts, nothing remote: images from the page's folder, styles inline.
+_CSP = "default-src 'none'; img-src 'self' file: data:; style-src 'unsafe-inline'"
+
+
+def _money(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        return Decimal(0)
+
+
+def _take_html(take: Take, width: int | None, height: int | None) -> str:
+    entry = take.entry
+    ratio = f"{width} / {height}" if width and height else "1"
+    if entry is None:
+        return (
+            f'<figure class="take"><div class="placeholder" style="--ratio: {escape(ratio)}">'
+            f"{escape(take.note or 'No prompt.')}</div><figcaption>"
+            f'<span class="method">{escape(take.method)}</span></figcaption></figure>'
+        )
+    record = take.image
+    if record is not None and take.image_exists:
+        src = quote(str(record["path"]), safe="/")
+        size = record.get("settings") or {}
+        w, h = size.get("width"), size.get("height")
+        dims = f' width="{int(w)}" height="{int(h)}"' if w and h else ""
+        picture = f'<img src="{src}"{dims} loading="lazy" alt="{escape(entry.prompt)}">'
+    else:
+        why = "Image file missing: " + str(record["path"]) if record else "No image rendered yet."
+        picture = f'<div class="placeholder" style="--ratio: {escape(ratio)}">{escape(why)}</div>'
+    figures = []
+    if record is not None:
+        figures.append(f"seed {record.get('seed')}")
+    cost = _money(entry.cost_usd)
+    if cost > 0 or entry.input_tokens or entry.output_tokens:
+        figures.append(
+            f"{entry.input_tokens:,} in + {entry.output_tokens:,} out tokens"
+            + (f" · {format_usd(cost)}" if cost > 0 else "")
+        )
+    if entry.reused:
+        figures.append("prompt reused")
+    if record is not None and (record.get("chunks") or 0) > 1:
+        figures.append(
+            f"{record.get('prompt_tokens')} CLIP tokens, encoded in {record.get('chunks')} windows"
+        )
+    model = f' <span class="model">{escape(entry.model)}</span>' if entry.model else ""
+    return (
+        f'<figure class="take">{picture}<figcaption>'
+        f'<span class="method">{escape(entry.method)}</span>{model}'
+        f'<p class="prompt">{escape(entry.prompt)}</p>'
+        f'<p class="figures">{escape(" · ".join(figures))}</p>'
+        "</figcaption></figure>"
+    )
+
+
+def _summary(board: Storyboard) -> str:
+    parts = [f"{len(board.scenes)} sentence(s)", "method(s): " + ", ".join(board.methods)]
+    images = board.images or {}
+    settings = images.get("settings") or {}
+    model = (images.get("model") or {}).get("spec")
+    if model:
+        parts.append(
+            f"SDXL {model}, {settings.get('width')}x{settings.get('height')}, "
+            f"{settings.get('steps')} steps, guidance {settings.get('guidance')}, "
+            f"base seed {settings.get('seed')}"
+        )
+        if settings.get("negative_prompt"):
+            parts.append(f"negative prompt: {settings['negative_prompt']}")
+    total = sum(
+        (
+            _money(take.entry.cost_usd)
+            for scene in board.scenes
+            for take in scene.takes.values()
+            if take.entry is not None
+        ),
+        Decimal(0),
+    )
+    if total > 0:
+        parts.append(f"prompts cost {format_usd(total)}")
+    if not board.complete:
+        parts.append("the run has not finished: some sentences or images are missing")
+    return " · ".join(parts)
+
+
+def render_html(board: Storyboard) -> str:
+    """The page, as text."""
+    images = board.images or {}
+    settings = images.get("settings") or {}
+    width, height = settings.get("width"), settings.get("height")
+    columns = len(board.methods)
+    nav = "".join(
+        f'<li><a href="#chapter-{number}">{escape(title)}</a></li>'
+        for number, title, _ in board.chapters
+    )
+    sections = []
+    for number, title, scenes in board.chapters:
+        articles = []
+        for scene in scenes:
+            anchor = f"s-{scene.chapter}-{scene.index}"
+            takes = "".join(
+                _take_html(scene.takes[m], width, height) for m in board.methods if m in scene.takes
+            )
+            grid = "takes single" if columns == 1 else "takes"
+            articles.append(
+                f'<article class="scene" id="{anchor}">'
+                f'<p class="sentence"><a class="ref" href="#{anchor}">{escape(scene.ref)}</a>'
+                f"{escape(scene.sentence)}</p>"
+                f'<div class="{grid}" style="--takes: {columns}">{takes}</div></article>'
+            )
+        sections.append(
+            f'<section class="chapter" id="chapter-{number}"><h2>{escape(title)}</h2>'
+            + "\n".join(articles)
+            + "</section>"
+        )
+    byline = f'<p class="byline">by {escape(board.author)}</p>' if board.author else ""
+    written = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>Storyboard: {escape(board.title)}</title>",
+            f"<style>\n{_STYLE}\n</style>",
+            "</head>",
+            "<body>",
+            "<header>",
+            f"<h1>{escape(board.title)}</h1>",
+            byline,
+            f'<p class="meta">{escape(_summary(board))}</p>',
+            f'<nav aria-label="Chapters"><ol>{nav}</ol></nav>' if len(board.chapters) > 1 else "",
+            "</header>",
+            "<main>",
+            *sections,
+            "</main>",
+            f"<footer>Written {escape(written)} by scenewright {escape(__version__)} from "
+            f"{escape(MANIFEST_FILENAME)} and {escape(IMAGES_MANIFEST_FILENAME)}.</footer>",
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
+
+
+def write_storyboard(out_dir: Path, board: Storyboard | None = None) -> Path:
+    """Build ``out_dir/storyboard.html`` from the run's manifests and return its path."""
+    board = board or load_storyboard(out_dir)
+    path = out_dir / STORYBOARD_FILENAME
+    atomic_write_text(path, render_html(board), mode=STORYBOARD_FILE_MODE)
+    return path
