@@ -15,7 +15,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet "$(TORCH)" -e ".[test,images]"
+	$(BIN)/python -m pip install --quiet "$(TORCH)" -e ".[test,images,charts]"
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

@@ -29,13 +29,20 @@ from decimal import Decimal, InvalidOperation
 
 from scenewright import config
 from scenewright.errors import BudgetError, ConfigError, ScenewrightWarning
-from scenewright.estimate import worst_case_usd
+from scenewright.estimate import (
+    PlannedPrompt,
+    approximate_request_tokens,
+    estimate_plan,
+    worst_case_usd,
+)
+from scenewright.prompt_generator import HaikuRequest
 from scenewright.usage import format_usd
 
 __all__ = [
     "BudgetLimits",
     "Limit",
     "SessionBudget",
+    "check_single_request",
     "parse_usd",
     "resolve_limits",
 ]
@@ -287,3 +294,23 @@ class SessionBudget:
                 ScenewrightWarning,
                 stacklevel=2,
             )
+
+
+def check_single_request(
+    limits: BudgetLimits, request: HaikuRequest, *, ledger_total: Decimal
+) -> None:
+    """For a command that makes one paid call (``scenewright compare``): refuse it when its
+    estimate, or the most it can cost, does not fit the limits.
+    """
+    if not limits.active:
+        return
+    plan = [PlannedPrompt(0, "", 1, request, reused=False)]
+    estimate = estimate_plan(plan, request.model)
+    budget = SessionBudget(limits, request.model, ledger_total=ledger_total)
+    budget.check_start(estimate.cost(), prompts=1)
+    budget.check_call(
+        spent=Decimal(0),
+        input_tokens=approximate_request_tokens(request),
+        max_output_tokens=request.max_tokens,
+        where="the call for this sentence",
+    )

@@ -18,6 +18,8 @@ from typing import Any, TextIO, TypeVar
 import click
 
 from scenewright import __version__, config, cost_tracker
+from scenewright.budget import resolve_limits
+from scenewright.cli_costs import costs, estimate
 from scenewright.comparison import (
     Cell,
     context_from_passage,
@@ -27,7 +29,6 @@ from scenewright.comparison import (
 )
 from scenewright.errors import ScenewrightError, ScenewrightWarning
 from scenewright.fileio import dumps_json
-from scenewright.ledger import fold_orphaned_journals, repair_ledger
 from scenewright.manifest import PromptEntry
 from scenewright.pipeline import LLM_CHOICES, IllustrateOptions, IllustrationRun
 from scenewright.prompt_generator import METHODS, check_method
@@ -102,6 +103,41 @@ def cli() -> None:
     """
 
 
+def _budget_options(func: F) -> F:
+    """--budget and --max-total, for every command that can pay for Claude."""
+    func = click.option(
+        "--max-total",
+        metavar="USD",
+        help="Refuse to take the ledger's all-time Claude total past USD. Default: "
+        f"${config.MAX_TOTAL_ENV} if set, else no limit; 'none' turns that off.",
+    )(func)
+    func = click.option(
+        "--budget",
+        metavar="USD",
+        help="The most Claude may cost in this run, e.g. 0.50: a run estimated above it does "
+        "not start, and a call that could pass it is not made. Default: "
+        f"${config.BUDGET_ENV} if set, else no budget; 'none' turns that off.",
+    )(func)
+    return func
+
+
+def _echo_estimate(run: IllustrationRun) -> None:
+    """The estimate of a paid run, and its budget, before it starts."""
+    if "haiku" not in run.methods or "haiku" in run.unavailable:
+        return
+    estimate = run.estimate()
+    if estimate is None:
+        return
+    limits = run.options.limits
+    budget = f"; budget {limits.budget.describe()}" if limits.budget else ""
+    click.echo(
+        f"Estimated Claude cost: {format_usd(estimate.cost())} USD for "
+        f"{estimate.total.prompts:,} new prompt(s), at most "
+        f"{format_usd(estimate.total.max_usd)} USD{budget}",
+        err=True,
+    )
+
+
 @contextmanager
 def _progress(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
     """A progress bar on stderr when it is a terminal; nothing otherwise."""
@@ -160,6 +196,7 @@ def _progress(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
 )
 @click.option("--quiet", "-q", is_flag=True, help="Do not print each prompt.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest summary as JSON.")
+@_budget_options
 @handle_errors
 def illustrate(
     novel: Path | None,
@@ -173,6 +210,8 @@ def illustrate(
     ollama_model: str | None,
     quiet: bool,
     as_json: bool,
+    budget: str | None,
+    max_total: str | None,
 ) -> None:
     """Write one Stable Diffusion XL prompt per sentence of NOVEL.
 
@@ -195,6 +234,7 @@ def illustrate(
         out_dir=out_dir,
         dry_run=dry_run,
         ollama_model=ollama_model,
+        limits=resolve_limits(budget, max_total),
     )
     run = IllustrationRun(novel, options)
     used = ", ".join(
@@ -214,6 +254,7 @@ def illustrate(
             fg="yellow",
             err=True,
         )
+    _echo_estimate(run)
     show_prompts = not quiet and not as_json
 
     def on_entry(scene: Scene, entry: PromptEntry) -> None:
@@ -316,6 +357,7 @@ def _stdout_to(stream: TextIO) -> Iterator[None]:
     help=f"Ollama model for ollama. Default: {config.DEFAULT_OLLAMA_MODEL}.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@_budget_options
 @handle_errors
 def compare(
     sentence: str,
@@ -326,6 +368,8 @@ def compare(
     model: str | None,
     ollama_model: str | None,
     as_json: bool,
+    budget: str | None,
+    max_total: str | None,
 ) -> None:
     """Write the prompt for one SENTENCE by each method, with its tokens, time and cost.
 
@@ -356,6 +400,16 @@ def compare(
             if strict:
                 raise
             unavailable[method] = str(error)
+    if "haiku" in methods and "haiku" not in unavailable:
+        # Before anything runs: one call whose estimate, or most, would pass a limit is refused.
+        from scenewright.budget import check_single_request
+        from scenewright.prompt_generator import build_haiku_request
+
+        check_single_request(
+            resolve_limits(budget, max_total),
+            build_haiku_request(sentence, context, sheet, models["haiku"]),
+            ledger_total=cost_tracker.get_total_cost()[2],
+        )
     # Opened only when Claude will be called, so an unavailable Claude leaves no session.
     tracker = (
         cost_tracker.CostTracker(config.COMPARE_SESSION_NAME, model=models["haiku"])
@@ -434,115 +488,9 @@ def _echo_cell(cell: Cell) -> None:
     click.echo(f"  Cost:   {describe_cost(cell.method, cell.cost_usd)}")
 
 
-def _fold_journals() -> int:
-    """Count sessions whose process was killed before showing any figure."""
-    folded = fold_orphaned_journals()
-    for session in folded:
-        click.echo(
-            f"Recovered interrupted session {session.session_name!r}: "
-            f"{session.added_calls} call(s), {format_usd(session.added_cost_usd)} USD "
-            "added to the ledger.",
-            err=True,
-        )
-    return len(folded)
-
-
-@cli.group(invoke_without_command=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the totals as JSON.")
-@click.pass_context
-@handle_errors
-def costs(ctx: click.Context, as_json: bool) -> None:
-    """Show the cumulative Claude spend recorded in .costs/haiku_usage.json."""
-    if ctx.invoked_subcommand == "repair":
-        return  # repair folds journals itself, once the ledger is readable again
-    _fold_journals()
-    if ctx.invoked_subcommand is not None:
-        return
-    total_input, total_output, total_cost = cost_tracker.get_total_cost()
-    if as_json:
-        dump_json(
-            {
-                "ledger": str(config.ledger_path()),
-                "total_input_tokens": total_input,
-                "total_output_tokens": total_output,
-                "total_tokens": total_input + total_output,
-                "total_cost_usd": total_cost,
-            }
-        )
-        return
-    rule = "=" * 80
-    click.echo(rule)
-    click.echo("HAIKU API COST SUMMARY")
-    click.echo(rule)
-    click.echo("")
-    click.echo("Cumulative Total (All Time):")
-    click.echo(f"  Total Input Tokens: {total_input:,}")
-    click.echo(f"  Total Output Tokens: {total_output:,}")
-    click.echo(f"  Total Tokens: {total_input + total_output:,}")
-    click.echo(f"  Total Cost: {format_usd(total_cost)} USD")
-    click.echo("")
-    click.echo(rule)
-    click.echo(f"Ledger: {config.ledger_path()}", err=True)
-
-
-@costs.command("history")
-@click.option(
-    "--limit",
-    type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="How many recent sessions to show.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the sessions as JSON.")
-@handle_errors
-def costs_history(limit: int, as_json: bool) -> None:
-    """List the most recent sessions, newest last (the document's print_cost_history)."""
-    if as_json:
-        dump_json(cost_tracker.load_sessions()[-limit:])
-        return
-    cost_tracker.print_cost_history(limit=limit)
-
-
-@costs.command("repair")
-@click.option(
-    "--reset-corrupt",
-    is_flag=True,
-    help="Move unreadable parts aside into a dated backup and keep the rest.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print what was repaired as JSON.")
-@handle_errors
-def costs_repair(reset_corrupt: bool, as_json: bool) -> None:
-    """Rebuild the ledger's totals from its sessions, and fold in interrupted sessions.
-
-    The ledger is backed up before it is changed. Without --reset-corrupt, a file that
-    cannot be read is left exactly as it is.
-    """
-    report = repair_ledger(reset_corrupt=reset_corrupt)
-    recovered = _fold_journals()
-    totals = cost_tracker.get_total_cost() if recovered else report.new_totals
-    if as_json:
-        dump_json(
-            {
-                "ledger": str(report.path),
-                "existed": report.existed,
-                "changed": report.changed,
-                "sessions": report.sessions_kept,
-                "sessions_set_aside": report.sessions_set_aside,
-                "backup": str(report.backup) if report.backup else None,
-                "recovered_sessions": recovered,
-                "total_input_tokens": totals[0],
-                "total_output_tokens": totals[1],
-                "total_cost_usd": totals[2],
-            }
-        )
-        return
-    for line in report.lines():
-        click.echo(line)
-    if recovered:
-        click.echo(
-            f"Totals with the recovered sessions: {totals[0]:,} input tokens, "
-            f"{totals[1]:,} output tokens, {format_usd(totals[2])} USD"
-        )
+# `scenewright costs ...` and `scenewright estimate` live in cli_costs.py.
+cli.add_command(costs)
+cli.add_command(estimate)
 
 
 def main() -> None:
