@@ -24,6 +24,7 @@ from scenewright.cost_tracker import (
 )
 from scenewright.errors import (
     LedgerCorruptError,
+    LedgerError,
     ScenewrightWarning,
     UnknownModelError,
 )
@@ -194,6 +195,70 @@ def test_corrupt_ledger_stops_a_tracker_before_any_spending(costs_dir: Path) -> 
     with pytest.raises(LedgerCorruptError, match=r"haiku_usage\.json is not valid JSON"):
         CostTracker("too late")
     assert ledger_file(costs_dir).read_text(encoding="utf-8") == "not json"
+
+
+def unwritable_costs_dirs(tmp_path: Path) -> list[Path]:
+    """Cost folders that cannot be written even by root, which the tests run as."""
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("a file, not a folder", encoding="utf-8")
+    paths = [blocker / "costs", blocker]
+    if Path("/proc/self").is_dir():
+        paths.append(Path("/proc/scenewright-costs"))
+    return paths
+
+
+def test_an_unwritable_costs_folder_stops_a_tracker_before_any_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for path in unwritable_costs_dirs(tmp_path):
+        monkeypatch.setenv(config.COSTS_DIR_ENV, str(path))
+        with pytest.raises(LedgerError) as caught:
+            CostTracker("nowhere to write")
+        message = str(caught.value)
+        assert str(path) in message
+        assert config.COSTS_DIR_ENV in message  # the fix: point it at a writable folder
+
+
+def test_a_costs_folder_that_refuses_writes_is_found_by_a_real_write(
+    costs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The folder exists and can be listed; only writing fails (a full disk, a read-only
+    # mount, a folder made read-only): the probe must find it before any call.
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(LedgerError, match=r"Cannot write in the cost folder .*No space left"):
+        CostTracker("disk full")
+    monkeypatch.undo()
+    assert [p.name for p in costs_dir.iterdir()] == [".gitignore"]  # no probe left behind
+
+
+@pytest.mark.skipif(
+    os.name != "posix" or os.geteuid() == 0, reason="root writes into a read-only folder"
+)
+def test_a_read_only_costs_folder_stops_a_tracker(costs_dir: Path) -> None:
+    costs_dir.chmod(0o500)
+    try:
+        with pytest.raises(LedgerError, match="Make the folder writable"):
+            CostTracker("read-only")
+    finally:
+        costs_dir.chmod(0o700)
+
+
+def test_a_tracker_that_makes_no_call_leaves_no_file(costs_dir: Path) -> None:
+    CostTracker("idle")
+    assert [p.name for p in costs_dir.iterdir()] == [".gitignore"]
+
+
+@pytest.mark.parametrize("value", ["", "   ", "\t"])
+def test_a_blank_costs_dir_setting_counts_as_unset(
+    in_tmp_cwd: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv(config.COSTS_DIR_ENV, value)
+    assert config.costs_dir() == in_tmp_cwd / config.COSTS_DIR_NAME
+    monkeypatch.setenv(config.COSTS_DIR_ENV, f"  {in_tmp_cwd / 'elsewhere'}  ")
+    assert config.costs_dir() == in_tmp_cwd / "elsewhere"
 
 
 BAD_CALLS: list[tuple[dict[str, Any], str]] = [

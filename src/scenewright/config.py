@@ -196,7 +196,9 @@ DEFAULT_OUTPUT_DIR = "scenewright-out"
 
 def costs_dir() -> Path:
     """The cost-state folder: $SCENEWRIGHT_COSTS_DIR, else ./.costs."""
-    override = os.environ.get(COSTS_DIR_ENV)
+    # Blank counts as unset, and surrounding spaces are dropped: `set VAR= ` on Windows
+    # would otherwise put the ledger in a folder named by spaces.
+    override = (os.environ.get(COSTS_DIR_ENV) or "").strip()
     if override:
         return Path(override).expanduser()
     return Path.cwd() / COSTS_DIR_NAME

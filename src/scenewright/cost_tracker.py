@@ -41,6 +41,7 @@ from scenewright.ledger import (
     RepairReport,
     SessionJournal,
     build_session_entry,
+    check_costs_dir_writable,
     fold_orphaned_journals,
     now_local,
     repair_ledger,
@@ -161,8 +162,10 @@ def _new_session_id() -> str:
 class CostTracker:
     """Tokens and dollars for one session of Claude calls.
 
-    ``CostTracker(session_name)`` folds any journal left by a killed run into the ledger and
-    checks that the ledger is readable, so a broken ledger stops a run before it spends.
+    ``CostTracker(session_name)`` checks that the cost folder can be written, folds any
+    journal left by a killed run into the ledger and checks that the ledger is readable, so
+    an unwritable folder or a broken ledger (:class:`LedgerError`) stops a run before it
+    spends.
     """
 
     def __init__(
@@ -179,6 +182,8 @@ class CostTracker:
         self.session_name = session_name
         self.model = check_model(model if model is not None else config.DEFAULT_HAIKU_MODEL)
         self.costs_dir = Path(costs_dir) if costs_dir is not None else config.costs_dir()
+        # An unwritable cost folder raises here, before any call is paid for and lost.
+        check_costs_dir_writable(self.costs_dir)
         self.ledger = Ledger(self.costs_dir)
         self.session_id = _new_session_id()
         self.timestamp = now_local()

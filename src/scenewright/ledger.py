@@ -37,6 +37,7 @@ import contextlib
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -73,6 +74,7 @@ __all__ = [
     "RepairReport",
     "SessionJournal",
     "build_session_entry",
+    "check_costs_dir_writable",
     "ensure_costs_dir",
     "fold_orphaned_journals",
     "now_local",
@@ -124,6 +126,36 @@ def ensure_costs_dir(path: Path) -> Path:
             f"Cannot create the cost folder {path}: {error.strerror or error}. Make sure the "
             f"folder can be created there, or set {config.COSTS_DIR_ENV} to a writable folder."
         ) from error
+    return path
+
+
+def check_costs_dir_writable(path: Path) -> Path:
+    """Create the cost folder if need be, and prove that a file can be written in it.
+
+    Every tracker calls this before its first call is made: a folder that cannot be
+    written would otherwise lose the record of every call paid for after it. The probe
+    file is removed again, so a session that makes no call still leaves nothing behind.
+    """
+    ensure_costs_dir(path)
+    # Unique per process and tracker, so parallel runs never trip over each other's probe.
+    probe = path / f".write-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        fd = os.open(probe, flags, PRIVATE_FILE_MODE)
+        try:
+            os.write(fd, b"scenewright\n")
+            os.fsync(fd)  # a full disk may only say so here
+        finally:
+            os.close(fd)
+    except OSError as error:
+        raise LedgerError(
+            f"Cannot write in the cost folder {path}: {error.strerror or error}. scenewright "
+            "records the cost of every Claude call there, so it has sent none. Make the folder "
+            f"writable, or set {config.COSTS_DIR_ENV} to a folder you can write to."
+        ) from error
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
     return path
 
 
