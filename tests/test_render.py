@@ -44,7 +44,7 @@ from scenewright.render import (
 # that are about them check them with pytest.warns.
 pytestmark = [
     pytest.mark.filterwarnings("ignore:64x64 is not one of the sizes:UserWarning"),
-    pytest.mark.filterwarnings("ignore:No GPU. rendering on the CPU:UserWarning"),
+    pytest.mark.filterwarnings("ignore:Rendering on the CPU:UserWarning"),
 ]
 
 TINY = {"steps": 2, "width": 64, "height": 64}
@@ -407,7 +407,7 @@ def tiny_renderer(tiny_model: Path) -> Iterator[Any]:
 
 
 def tiny_settings(model: Path, **changes: Any) -> RenderSettings:
-    return RenderSettings(sdxl_model=str(model), device="cpu", **{**TINY, **changes})
+    return RenderSettings(**{"sdxl_model": str(model), "device": "cpu", **TINY, **changes})
 
 
 def pixels(path: Path) -> Any:
@@ -520,9 +520,17 @@ def test_png_carries_its_recipe(tiny_model: Path, tiny_renderer: Any, tmp_path: 
 def test_cpu_rendering_warns_with_the_expected_time(
     tiny_model: Path, tiny_renderer: Any, tmp_path: Path
 ) -> None:
-    write_prompts(tmp_path, [entry(1, 1, "a red boat")])
-    with pytest.warns(ScenewrightWarning, match=r"No GPU: .* per image at 64x64 with 2 steps"):
-        render_images(tmp_path, tiny_settings(tiny_model), load=lambda *_: tiny_renderer)
+    write_prompts(tmp_path, [entry(1, 1, "a red boat"), entry(1, 2, "a green lamp")])
+    expected = (
+        r"Rendering on the CPU \(no GPU found; \d+ cores\), .* per image at 64x64 with 2 steps"
+    )
+    with pytest.warns(ScenewrightWarning, match=expected) as caught:
+        render_images(
+            tmp_path, tiny_settings(tiny_model, device="auto"), load=lambda *_: tiny_renderer
+        )
+    ours = [w for w in caught if issubclass(w.category, ScenewrightWarning)]
+    assert len(ours) == 1  # once per run, not per image
+    assert "for the 2 image(s) to render" in str(ours[0].message)
 
 
 def test_a_folder_that_is_not_sdxl_is_a_clear_error(tmp_path: Path) -> None:
@@ -533,3 +541,100 @@ def test_a_folder_that_is_not_sdxl_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "model_index.json").write_text('{"_class_name": "Nothing"}', encoding="utf-8")
     with pytest.raises(RenderError, match="must be a Stable Diffusion XL pipeline"):
         SDXLRenderer(resolve_model(str(tmp_path)), device="cpu")
+
+
+# --- `scenewright illustrate` end to end ---------------------------------------------------
+
+
+def test_illustrate_renders_every_sentence_then_nothing_new(
+    tiny_model: Path, in_tmp_cwd: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from scenewright.cli import cli
+
+    args = [
+        "illustrate",
+        "--sample",
+        "--chapters",
+        "1",
+        "--llm",
+        "keyword",
+        "--sdxl-model",
+        str(tiny_model),
+        "--steps",
+        "2",
+        "--width",
+        "64",
+        "--height",
+        "64",
+    ]
+    # Its warnings (the size, the CPU) are ignored here; the second run below shows them.
+    result = CliRunner().invoke(cli, [*args, "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = in_tmp_cwd / "scenewright-out" / "sample"
+    summary = json.loads(result.stdout)
+    sentences = json.loads((out / "sentences.json").read_text(encoding="utf-8"))["sentences"]
+    assert summary["images"]["rendered"] == summary["images"]["images"] == len(sentences) > 10
+    data = images_json(out)
+    assert data["complete"] is True
+    paths = [out / item["path"] for item in data["images"]]
+    assert [(i["chapter"], i["index"]) for i in data["images"]] == [
+        (s["chapter"], s["index"]) for s in sentences
+    ]
+    for path in paths:
+        with Image.open(path) as image:
+            assert image.size == (64, 64)
+    run = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert run["status"] == "complete"
+    assert run["settings"]["render"]["steps"] == 2
+    assert run["render"]["seeds"][0] == {"chapter": 1, "index": 1, "seed": image_seed(42, 1, 1)}
+    assert len(run["render"]["seeds"]) == len(sentences)
+    page = (out / "storyboard.html").read_text(encoding="utf-8")
+    assert summary["storyboard"] == str(Path("scenewright-out/sample/storyboard.html"))
+    assert all(f'src="{item["path"]}"' in page for item in data["images"])
+    mtimes = [path.stat().st_mtime_ns for path in paths]
+
+    # The same command again, as a user runs it: nothing is rendered, torch is not even loaded.
+    again = subprocess.run(
+        [sys.executable, "-m", "scenewright", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=in_tmp_cwd,
+        stdin=subprocess.DEVNULL,
+    )
+    assert again.returncode == 0, again.stderr
+    assert f"{len(sentences)} image(s): 0 rendered, {len(sentences)} already there" in again.stderr
+    assert "Warning: 64x64 is not one of the sizes" in again.stderr
+    assert "Loading the SDXL model" not in again.stderr
+    assert "Traceback" not in again.stderr
+    assert [path.stat().st_mtime_ns for path in paths] == mtimes
+
+
+def test_illustrate_without_the_images_extra_names_the_install(
+    in_tmp_cwd: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    from click.testing import CliRunner
+
+    from scenewright.cli import cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "diffusers" else real(name, *a),
+    )
+    result = CliRunner().invoke(cli, ["illustrate", "--sample", "--chapters", "1"])
+    assert result.exit_code == 1
+    assert 'pip install "scenewright[images]"' in result.output
+    assert "Traceback" not in result.output
+    # Refused before anything was written.
+    assert not (in_tmp_cwd / "scenewright-out").exists()

@@ -32,6 +32,7 @@ from scenewright.fileio import dumps_json
 from scenewright.manifest import PromptEntry
 from scenewright.pipeline import LLM_CHOICES, IllustrateOptions, IllustrationRun
 from scenewright.prompt_generator import METHODS, check_method
+from scenewright.render import RenderReport, RenderSettings, TqdmRenderProgress
 from scenewright.scenes import Scene
 from scenewright.usage import format_usd
 
@@ -174,6 +175,67 @@ def _progress(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
 )
 @click.option("--dry-run", is_flag=True, help="Write and print the prompts only; render no images.")
 @click.option(
+    "--sdxl-model",
+    metavar="PATH|ID",
+    default=config.DEFAULT_SDXL_MODEL,
+    show_default=True,
+    help="SDXL model to render with: a diffusers folder, a .safetensors file or a hub id.",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    default=config.DEFAULT_SDXL_STEPS,
+    show_default=True,
+    help="Denoising steps per image.",
+)
+@click.option(
+    "--guidance",
+    type=click.FloatRange(min=0),
+    default=config.DEFAULT_SDXL_GUIDANCE,
+    show_default=True,
+    help="Guidance scale: how closely images follow their prompt.",
+)
+@click.option(
+    "--width",
+    type=int,
+    default=config.DEFAULT_SDXL_WIDTH,
+    show_default=True,
+    help="Image width in pixels, a multiple of 8. SDXL's trained sizes frame best.",
+)
+@click.option(
+    "--height",
+    type=int,
+    default=config.DEFAULT_SDXL_HEIGHT,
+    show_default=True,
+    help="Image height in pixels, a multiple of 8.",
+)
+@click.option(
+    "--negative-prompt",
+    metavar="TEXT",
+    help="What no image should show, e.g. 'blurry, text, watermark'.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**63 - 1),
+    default=config.DEFAULT_RENDER_SEED,
+    show_default=True,
+    help="Base seed: each image's seed comes from it, its chapter and its sentence.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=config.DEFAULT_RENDER_BATCH_SIZE,
+    show_default=True,
+    help="Images rendered at once; more is faster on a large GPU.",
+)
+@click.option(
+    "--device",
+    metavar="auto|cuda|mps|cpu",
+    default="auto",
+    show_default=True,
+    help="Where to render: auto takes CUDA, then Apple's MPS, then the CPU.",
+)
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -204,6 +266,15 @@ def illustrate(
     chapters: str | None,
     llm: str,
     dry_run: bool,
+    sdxl_model: str,
+    steps: int,
+    guidance: float,
+    width: int,
+    height: int,
+    negative_prompt: str | None,
+    seed: int,
+    batch_size: int,
+    device: str,
     out_dir: Path | None,
     characters: Path | None,
     model: str | None,
@@ -213,7 +284,11 @@ def illustrate(
     budget: str | None,
     max_total: str | None,
 ) -> None:
-    """Write one Stable Diffusion XL prompt per sentence of NOVEL.
+    """Write one Stable Diffusion XL prompt per sentence of NOVEL, and render it.
+
+    Images go to OUT/images, with images.json and a storyboard page (storyboard.html);
+    rendering needs the images extra (pip install "scenewright[images]"). With --dry-run
+    only the prompts are written.
 
     NOVEL is a plain-text file (UTF-8 or Windows-1252), such as a Project Gutenberg
     book. Prompts written by Claude (--llm haiku) are priced and recorded in
@@ -233,6 +308,17 @@ def illustrate(
         characters=characters,
         out_dir=out_dir,
         dry_run=dry_run,
+        render=RenderSettings(
+            sdxl_model=sdxl_model,
+            steps=steps,
+            guidance=guidance,
+            width=width,
+            height=height,
+            negative_prompt=negative_prompt,
+            seed=seed,
+            batch_size=batch_size,
+            device=device,
+        ),
         ollama_model=ollama_model,
         limits=resolve_limits(budget, max_total),
     )
@@ -265,6 +351,7 @@ def illustrate(
 
     bar_enabled = sys.stderr.isatty() and not as_json
     cells = len(run.scenes) * (len(run.methods) - len(run.unavailable))
+    run.render_progress = TqdmRenderProgress(bars=bar_enabled, lines=show_prompts)
     finished = False
     try:
         with _progress(cells, bar_enabled) as tick:
@@ -291,6 +378,10 @@ def illustrate(
         )
     if result.comparison is not None:
         click.echo(f"Comparison: {result.comparison}", err=True)
+    if result.images is not None:
+        _echo_images(result.images)
+    if result.storyboard is not None:
+        click.echo(f"Storyboard: {result.storyboard}", err=True)
     if as_json:
         from scenewright.manifest import read_manifest
 
@@ -304,8 +395,53 @@ def illustrate(
                 "unavailable": result.unavailable,
                 "failures": [failure.to_json() for failure in result.failures],
                 "comparison": str(result.comparison) if result.comparison else None,
+                "images": result.images.summary() if result.images else None,
+                "storyboard": str(result.storyboard) if result.storyboard else None,
             }
         )
+
+
+def _echo_images(report: RenderReport) -> None:
+    missing = f", {report.missing} not rendered" if report.missing else ""
+    click.echo(
+        f"{report.total} image(s): {report.rendered} rendered, {report.skipped} already there"
+        f"{missing}. Manifest: {report.manifest_path}",
+        err=True,
+    )
+    if report.long_prompts:
+        click.echo(
+            f"{report.long_prompts} prompt(s) were longer than CLIP's "
+            f"{config.CLIP_TOKEN_WINDOW}-token window; each was encoded in "
+            f"{config.CLIP_TOKEN_WINDOW - 2}-token pieces, and nothing was cut.",
+            err=True,
+        )
+
+
+@cli.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path), metavar="OUT_DIR")
+@click.option("--json", "as_json", is_flag=True, help="Print what the page shows as JSON.")
+@handle_errors
+def storyboard(out_dir: Path, as_json: bool) -> None:
+    """Rebuild OUT_DIR/storyboard.html from the run's manifests.
+
+    OUT_DIR is the output folder of an illustrate run (its --out). The page opens in
+    any browser from the file system: one section per chapter, each sentence with its
+    image, prompt and method, and the tokens and cost of paid prompts.
+    """
+    from scenewright.storyboard import load_storyboard, write_storyboard
+
+    board = load_storyboard(out_dir)
+    path = write_storyboard(out_dir, board)
+    counts = board.counts()
+    if as_json:
+        dump_json({"storyboard": str(path), **counts})
+        return
+    click.echo(
+        f"{counts['sentences']} sentence(s), {counts['prompts']} prompt(s), "
+        f"{counts['images']} image(s).",
+        err=True,
+    )
+    click.echo(str(path))
 
 
 def _echo_above_bar(line: str) -> None:

@@ -539,9 +539,12 @@ class TqdmRenderProgress(RenderProgress):
         self._steps: Any = None
 
     def loading(self, source: ModelSource) -> None:
-        where = {"hub": "from the Hugging Face hub", "folder": "from", "file": "from"}[source.kind]
-        suffix = "" if source.kind == "hub" else f" {source.location}"
-        print(f"Loading SDXL model {source.spec} {where}{suffix} ...", file=sys.stderr)
+        where = (
+            f"{source.location} (downloaded from the Hugging Face hub on first use, about 7 GB)"
+            if source.kind == "hub"
+            else f"from {source.location}"
+        )
+        print(f"Loading the SDXL model {where} ...", file=sys.stderr)
 
     def start(self, total: int, to_render: int, steps: int) -> None:
         if not self.bars:
@@ -685,15 +688,16 @@ def _png_text(job: RenderJob, record: ImageRecord, settings: RenderSettings) -> 
 
 
 def _expected_time_warning(
-    first_step_s: float, batch: int, settings: RenderSettings, to_render: int, device: str
+    first_step_s: float, batch: int, settings: RenderSettings, to_render: int
 ) -> None:
     per_image = first_step_s * settings.steps / max(1, batch)
+    why = "no GPU found; " if settings.device == "auto" else ""
     warnings.warn(
-        f"No GPU: rendering on the CPU ({os.cpu_count() or 1} cores, device {device}), which is "
-        f"slow. Expect about {format_duration(per_image)} per image at "
-        f"{settings.width}x{settings.height} with {settings.steps} steps (measured on the first "
-        f"step), about {format_duration(per_image * to_render)} for the {to_render} image(s) to "
-        "render. An NVIDIA GPU (CUDA) or an Apple Silicon Mac (mps) takes seconds per image.",
+        f"Rendering on the CPU ({why}{os.cpu_count() or 1} cores), which is slow. Expect about "
+        f"{format_duration(per_image)} per image at {settings.width}x{settings.height} with "
+        f"{settings.steps} steps (measured on the first step), about "
+        f"{format_duration(per_image * to_render)} for the {to_render} image(s) to render. An "
+        "NVIDIA GPU (CUDA) or an Apple Silicon Mac (mps) takes seconds per image.",
         ScenewrightWarning,
         stacklevel=2,
     )
@@ -812,9 +816,7 @@ def _render_jobs(
             nonlocal warned
             if not warned and step == 1:
                 warned = True
-                _expected_time_warning(
-                    time.perf_counter() - t0, size, settings, len(todo), renderer.device
-                )
+                _expected_time_warning(time.perf_counter() - t0, size, settings, len(todo))
             progress.step(step, steps)
 
         images = renderer.render(
