@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -18,14 +22,17 @@ from scenewright.errors import (
     AuthenticationError,
     ConfigError,
     EmptyReplyError,
+    LedgerError,
     MissingAPIKeyError,
     ModelNotFoundError,
     PromptError,
     RateLimitError,
+    ScenewrightWarning,
     ServiceError,
     UnknownModelError,
 )
-from scenewright.haiku_prompt import clean_reply
+from scenewright.haiku_prompt import DEFAULT_SESSION_NAME, clean_reply
+from scenewright.ledger import Ledger
 from scenewright.prompt_generator import (
     INSTRUCTIONS_VERSION,
     SYSTEM_INSTRUCTIONS,
@@ -50,6 +57,7 @@ SHEET = CharacterSheet.from_data(
     }
 )
 PROMPT = "young woman with copper-red hair winding a brass clock, storm at the windows"
+SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
 def haiku(sentence: str = SENTENCE, **kwargs: Any) -> PromptResult:
@@ -243,6 +251,133 @@ def test_design_document_function_returns_prompt_and_tokens(
 ) -> None:
     fake_anthropic.reply(PROMPT, usage={"input_tokens": 321, "output_tokens": 45})
     assert generate_prompt_with_haiku(SENTENCE, context=CONTEXT) == (PROMPT, 321, 45)
+
+
+# --- every paid call is recorded ---------------------------------------------------------
+
+
+def test_a_call_without_a_tracker_is_recorded_in_the_default_session(
+    fake_anthropic: FakeAnthropicServer, costs_dir: Path
+) -> None:
+    fake_anthropic.reply(PROMPT, usage={"input_tokens": 321, "output_tokens": 45})
+    fake_anthropic.reply(PROMPT, usage={"input_tokens": 100, "output_tokens": 10})
+    generate_prompt_with_haiku(sentence="x")
+    # Saved after the call, not only at exit: a crash later still leaves it in the ledger.
+    [session] = Ledger(costs_dir).sessions()
+    assert session["session_name"] == DEFAULT_SESSION_NAME == "generate_prompt_with_haiku"
+    assert (session["api_calls"], session["input_tokens"]) == (1, 321)
+    haiku()  # generate_prompt without a tracker: the same session, updated in place
+    [session] = Ledger(costs_dir).sessions()
+    assert (session["api_calls"], session["input_tokens"], session["output_tokens"]) == (
+        2,
+        421,
+        55,
+    )
+    assert Decimal(session["cost_usd"]) == pricing.cost_of(
+        {"input_tokens": 421, "output_tokens": 55}, config.DEFAULT_HAIKU_MODEL
+    )
+
+
+def test_the_default_session_is_closed_at_exit(
+    fake_anthropic: FakeAnthropicServer, costs_dir: Path
+) -> None:
+    script = (
+        "from scenewright.prompt_generator import generate_prompt_with_haiku\n"
+        "print(generate_prompt_with_haiku(sentence='The robot stood in the factory.'))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": SRC, "PYTHONWARNINGS": "error"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    [session] = Ledger(costs_dir).sessions()
+    assert (session["session_name"], session["api_calls"]) == (DEFAULT_SESSION_NAME, 1)
+    assert session["status"] == "complete"
+    assert not list(costs_dir.glob("journal-*"))  # filed under calls/ on exit
+    assert (costs_dir / session["calls_file"]).is_file()
+
+
+def test_an_empty_reply_without_a_tracker_is_recorded_as_its_message_says(
+    fake_anthropic: FakeAnthropicServer, costs_dir: Path
+) -> None:
+    fake_anthropic.reply("", usage={"input_tokens": 300, "output_tokens": 1})
+    with pytest.raises(
+        EmptyReplyError, match=f"recorded in the cost session '{DEFAULT_SESSION_NAME}'"
+    ):
+        generate_prompt_with_haiku(sentence="x")
+    [session] = Ledger(costs_dir).sessions()
+    assert (session["api_calls"], session["input_tokens"]) == (1, 300)
+
+
+def test_a_new_costs_folder_gets_its_own_default_session(
+    fake_anthropic: FakeAnthropicServer,
+    costs_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    haiku()
+    elsewhere = tmp_path / "elsewhere"
+    monkeypatch.setenv(config.COSTS_DIR_ENV, str(elsewhere))
+    haiku()
+    [first] = Ledger(costs_dir).sessions()
+    [second] = Ledger(elsewhere).sessions()
+    assert first["api_calls"] == second["api_calls"] == 1
+    assert first["session_id"] != second["session_id"]
+    assert not list(costs_dir.glob("journal-*"))  # the first session was closed
+
+
+def test_a_closed_tracker_is_refused_before_the_request(
+    fake_anthropic: FakeAnthropicServer,
+) -> None:
+    with CostTracker("finished") as tracker:
+        pass
+    with pytest.raises(ValueError, match=r"cost_tracker \(session 'finished'\) is closed"):
+        generate_prompt_with_haiku(SENTENCE, cost_tracker=tracker)
+    assert fake_anthropic.message_requests == []
+
+
+@pytest.mark.parametrize("not_a_tracker", [object(), "my_session", {"add_api_call": 1}])
+def test_something_that_is_not_a_tracker_is_refused_before_the_request(
+    fake_anthropic: FakeAnthropicServer, not_a_tracker: Any
+) -> None:
+    with pytest.raises(TypeError, match="cost_tracker must be a scenewright CostTracker"):
+        generate_prompt_with_haiku(SENTENCE, cost_tracker=not_a_tracker)
+    assert fake_anthropic.message_requests == []
+
+
+def test_an_unwritable_costs_folder_is_refused_before_the_request(
+    fake_anthropic: FakeAnthropicServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder", encoding="utf-8")
+    monkeypatch.setenv(config.COSTS_DIR_ENV, str(blocker / "costs"))
+    with pytest.raises(LedgerError, match=config.COSTS_DIR_ENV):
+        generate_prompt_with_haiku(SENTENCE)
+    assert fake_anthropic.message_requests == []
+
+
+class _DesignDocumentTracker:
+    """A look-alike whose add_api_call takes only the document's two counts."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+
+    def add_api_call(self, input_tokens: int, output_tokens: int) -> Decimal:
+        self.calls.append((input_tokens, output_tokens))
+        return Decimal(0)
+
+
+def test_a_tracker_that_cannot_take_the_call_hands_it_to_the_default_session(
+    fake_anthropic: FakeAnthropicServer, costs_dir: Path
+) -> None:
+    fake_anthropic.reply(PROMPT, usage={"input_tokens": 50, "output_tokens": 5})
+    with pytest.warns(
+        ScenewrightWarning, match=f"recorded in the session '{DEFAULT_SESSION_NAME}'"
+    ):
+        generate_prompt_with_haiku(SENTENCE, cost_tracker=_DesignDocumentTracker())  # type: ignore[arg-type]
+    [session] = Ledger(costs_dir).sessions()
+    assert (session["api_calls"], session["input_tokens"]) == (1, 50)
 
 
 def test_a_client_can_be_reused(fake_anthropic: FakeAnthropicServer) -> None:

@@ -346,6 +346,12 @@ class CostTracker:
             )
 
     @property
+    def closed(self) -> bool:
+        """Whether ``close()`` has run: then ``add_api_call`` refuses, so check before paying."""
+        with self._lock:
+            return self._closed
+
+    @property
     def session_cost(self) -> Decimal:
         """What this session has cost so far, in exact USD."""
         with self._lock:

@@ -7,7 +7,9 @@ Whatever still fails becomes a ``PromptError`` subclass whose message says what 
 
 Money: a call that fails is not billed and records nothing. A call that returns is
 billed, so its usage is recorded with ``cost_tracker.add_api_call`` even when its
-reply holds no usable prompt (``EmptyReplyError`` is raised after recording).
+reply holds no usable prompt (``EmptyReplyError`` is raised after recording). A call
+made without a ``cost_tracker`` is recorded all the same, in the per-process session
+``DEFAULT_SESSION_NAME`` (see ``default_cost_tracker``): no paid call goes unrecorded.
 """
 
 from __future__ import annotations
@@ -18,13 +20,16 @@ import hashlib
 import os
 import threading
 import time
+import warnings
 from collections.abc import Mapping
+from decimal import Decimal
 
 import anthropic
 from anthropic.types import Message
 
 from scenewright import config, pricing
 from scenewright.api_key import API_KEY_HELP, KEYS_URL, check_api_key
+from scenewright.cost_tracker import CostTracker
 from scenewright.errors import (
     AuthenticationError,
     ConfigError,
@@ -33,6 +38,8 @@ from scenewright.errors import (
     ModelNotFoundError,
     PromptError,
     RateLimitError,
+    ScenewrightError,
+    ScenewrightWarning,
     ServiceError,
     UnknownModelError,
 )
@@ -47,8 +54,10 @@ from scenewright.usage import Usage
 
 __all__ = [
     "API_KEY_HELP",
+    "DEFAULT_SESSION_NAME",
     "check_api_key",
     "clean_reply",
+    "default_cost_tracker",
     "generate_haiku_prompt",
     "make_client",
     "reply_text",
@@ -105,6 +114,127 @@ def _close_shared_client() -> None:
         old, _shared = _shared, None
     if old is not None:
         old[1].close()
+
+
+# The ledger session that records Claude calls made without a cost_tracker (the design
+# document's function is the usual way to make one).
+DEFAULT_SESSION_NAME = "generate_prompt_with_haiku"
+
+# (pid, tracker): a forked child must not write into its parent's journal.
+_default: tuple[int, CostTracker] | None = None
+_default_lock = threading.Lock()
+_default_atexit = False
+
+
+def default_cost_tracker() -> CostTracker:
+    """The session that records calls made without a ``cost_tracker``.
+
+    Made on first use, one per process and cost folder (a changed
+    ``SCENEWRIGHT_COSTS_DIR`` gets a new session there, after the old one is closed),
+    saved to the ledger after each call, and closed when the interpreter exits. Making it
+    raises :class:`~scenewright.errors.LedgerError` when the cost folder cannot be written
+    or the ledger cannot be read, so that no call is paid for without a record.
+    """
+    global _default, _default_atexit
+    folder = config.costs_dir()
+    with _default_lock:
+        old = _default
+        if (
+            old is not None
+            and old[0] == os.getpid()
+            and old[1].costs_dir == folder
+            and not old[1].closed
+        ):
+            return old[1]
+        tracker = CostTracker(DEFAULT_SESSION_NAME, costs_dir=folder)
+        _default = (os.getpid(), tracker)
+        if not _default_atexit:
+            # Registered after the first tracker exists, so that it runs before the
+            # trackers' own exit finalizers (atexit runs last-registered first).
+            atexit.register(_close_default_tracker)
+            _default_atexit = True
+    if old is not None and old[0] == os.getpid():
+        _close_quietly(old[1])
+    return tracker
+
+
+def _close_quietly(tracker: CostTracker) -> None:
+    try:
+        tracker.close()
+    except (ScenewrightError, OSError) as error:
+        # Every call is in the session's journal; the next tracker folds it into the ledger.
+        warnings.warn(
+            f"Could not save the costs of session {tracker.session_name!r} ({error}). Its calls "
+            "are kept in its journal and are added to the ledger by the next run.",
+            ScenewrightWarning,
+            stacklevel=3,
+        )
+
+
+def _close_default_tracker() -> None:
+    global _default
+    with _default_lock:
+        old, _default = _default, None
+    if old is not None and old[0] == os.getpid():
+        _close_quietly(old[1])
+
+
+def _save_default(tracker: CostTracker) -> None:
+    # After each call, so that the ledger is right even if the process never exits cleanly.
+    try:
+        tracker.save_session()
+    except (ScenewrightError, OSError) as error:
+        warnings.warn(
+            f"Could not update the cost ledger for session {tracker.session_name!r} ({error}). "
+            "The call is kept in the session's journal and is added to the ledger by the next "
+            "run.",
+            ScenewrightWarning,
+            stacklevel=4,
+        )
+
+
+def _check_tracker(cost_tracker: object) -> None:
+    """Refuse, before anything is paid for, a tracker that could not record the call."""
+    if not callable(getattr(cost_tracker, "add_api_call", None)):
+        raise TypeError(
+            "cost_tracker must be a scenewright CostTracker (an object with an add_api_call "
+            f"method), not {type(cost_tracker).__name__}. Pass a CostTracker, or leave "
+            f"cost_tracker out to record the call in the session {DEFAULT_SESSION_NAME!r}."
+        )
+    if getattr(cost_tracker, "closed", False) is True:
+        name = getattr(cost_tracker, "session_name", None)
+        session = f" (session {name!r})" if isinstance(name, str) else ""
+        raise ValueError(
+            f"cost_tracker{session} is closed, so it cannot record this call; nothing was "
+            "sent. Start a new CostTracker, or call generate_* inside its `with` block."
+        )
+
+
+def _record(
+    message: Message, model: str, cost_tracker: CostTrackerLike | None
+) -> tuple[Decimal, str]:
+    """Record the paid call; returns its cost and the session it is recorded in."""
+    if cost_tracker is not None:
+        try:
+            cost = cost_tracker.add_api_call(
+                usage=message.usage, model=model, response_id=message.id
+            )
+        except (TypeError, ValueError) as error:
+            # Closed by another thread since the check, or a look-alike tracker that takes
+            # other arguments: the call is paid for regardless, so it goes to the default.
+            warnings.warn(
+                f"The cost_tracker given could not record a paid call ({error}); it is "
+                f"recorded in the session {DEFAULT_SESSION_NAME!r} instead.",
+                ScenewrightWarning,
+                stacklevel=4,
+            )
+        else:
+            name = getattr(cost_tracker, "session_name", None)
+            return cost, name if isinstance(name, str) else "the cost_tracker given"
+    tracker = default_cost_tracker()
+    cost = tracker.add_api_call(usage=message.usage, model=model, response_id=message.id)
+    _save_default(tracker)
+    return cost, tracker.session_name
 
 
 def reply_text(message: Message) -> str:
@@ -225,7 +355,12 @@ def generate_haiku_prompt(
     cost_tracker: CostTrackerLike | None = None,
     client: anthropic.Anthropic | None = None,
 ) -> PromptResult:
-    """Ask Claude for the SDXL prompt of ``sentence``; see ``prompt_generator.generate_prompt``."""
+    """Ask Claude for the SDXL prompt of ``sentence``; see ``prompt_generator.generate_prompt``.
+
+    The call is recorded in ``cost_tracker``, or without one in ``default_cost_tracker()``.
+    A closed tracker (``ValueError``), an object that is not a tracker (``TypeError``) and
+    a cost folder that cannot be written (``LedgerError``) are refused before the request.
+    """
     model = config.DEFAULT_HAIKU_MODEL if model is None else model.strip()
     if not model:
         raise ConfigError(
@@ -242,6 +377,12 @@ def generate_haiku_prompt(
     if client is not None:
         _check_client(client)
     active = shared_client() if client is None else client
+    # The record must be possible before the call is paid for: a tracker that cannot take
+    # it, or a cost folder that cannot be written, stops here with nothing sent.
+    if cost_tracker is not None:
+        _check_tracker(cost_tracker)
+    else:
+        default_cost_tracker()
 
     started = time.perf_counter()
     try:
@@ -255,18 +396,16 @@ def generate_haiku_prompt(
         raise _translate(err, model, active) from err
     duration = time.perf_counter() - started
 
-    if cost_tracker is not None:
-        cost = cost_tracker.add_api_call(usage=message.usage, model=model, response_id=message.id)
-    else:
-        cost = pricing.cost_of(message.usage, model)
+    cost, session = _record(message, model, cost_tracker)
 
     prompt = clean_reply(reply_text(message))
     if not prompt:
         stop = f" (stop reason: {message.stop_reason})" if message.stop_reason else ""
         raise EmptyReplyError(
             f"{model} answered with no usable prompt{stop} for the sentence "
-            f"{_preview(sentence)!r}. The call was billed and is recorded. Run the same "
-            "command again to retry it, or use --llm keyword for this text."
+            f"{_preview(sentence)!r}. The call was billed and is recorded in the cost "
+            f"session {session!r}. Run the same command again to retry it, or use "
+            "--llm keyword for this text."
         )
     return PromptResult(
         prompt=prompt,

@@ -279,7 +279,12 @@ def generate_prompt(
     ``model`` is the Claude model id for ``haiku`` (default ``config.DEFAULT_HAIKU_MODEL``)
     and the Ollama model for ``ollama`` (default ``config.DEFAULT_OLLAMA_MODEL``).
     ``cost_tracker`` and ``client`` matter to ``haiku`` only: the tracker that records the
-    call's usage, and an ``anthropic.Anthropic`` client to reuse across calls.
+    call's usage, and an ``anthropic.Anthropic`` client to reuse across calls. Without a
+    tracker a ``haiku`` call is still recorded, in the per-process ledger session
+    ``"generate_prompt_with_haiku"`` (``haiku_prompt.default_cost_tracker``), which is saved
+    after each call and closed at exit. A closed tracker (``ValueError``), an object that is
+    not one (``TypeError``) and a cost folder that cannot be written (``LedgerError``) are
+    refused before anything is sent.
     ``ollama_client`` is an ``ollama.Client`` for ``ollama``; local calls are never
     recorded in the Claude ledger.
     """
@@ -363,7 +368,11 @@ def generate_prompt_with_haiku(
 ) -> tuple[str, int, int]:
     """The design document's function: ``(prompt, input_tokens, output_tokens)``.
 
-    Records the call in ``cost_tracker`` when one is given; see ``generate_prompt``.
+    Records the call in ``cost_tracker`` when one is given. Without one the call is recorded
+    all the same, in the ledger session ``"generate_prompt_with_haiku"``: one per process,
+    made on the first such call, saved after every call and closed when Python exits, so
+    money spent through this function is never missing from ``scenewright costs``.
+    See ``generate_prompt`` for what is refused before the request.
     """
     result = generate_prompt(
         sentence,
