@@ -35,6 +35,9 @@ def costs_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     monkeypatch.setenv("SCENEWRIGHT_COSTS_DIR", str(path))
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    # A developer's own default budget must not stop, or fail to stop, a test's run.
+    monkeypatch.delenv("SCENEWRIGHT_BUDGET_USD", raising=False)
+    monkeypatch.delenv("SCENEWRIGHT_MAX_TOTAL_USD", raising=False)
     # The SDK's other credential sources, so no developer's own setup leaks into a test.
     for name in ("ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_PROFILE", "ANTHROPIC_CUSTOM_HEADERS"):
         monkeypatch.delenv(name, raising=False)
