@@ -39,6 +39,7 @@ from scenewright.prompt_generator import (
     PromptResult,
     SceneContext,
     build_user_message,
+    check_method,
     generate_prompt,
     generate_prompt_with_haiku,
 )
@@ -412,6 +413,11 @@ def test_missing_key_fails_before_any_request(
         ("   ", "is empty"),
         ("sk-ant-api03-abc\n", "line breaks"),
         ("\u201csk-ant-api03-abc\u201d", "quotes"),
+        # cmd.exe's `set ANTHROPIC_API_KEY="sk-ant-..."` keeps the quotes in the value.
+        ('"sk-ant-api03-abc"', "set ANTHROPIC_API_KEY=sk-ant-\\.\\.\\.\n"),
+        ("'sk-ant-api03-abc'", "has quotes in it"),
+        ('sk-ant-api03-abc"', "has quotes in it"),
+        ("ANTHROPIC_API_KEY=sk-ant-api03-abc", "name was pasted"),
     ],
 )
 def test_blank_or_mangled_key_fails_before_any_request(
@@ -488,6 +494,31 @@ def test_a_misspelt_model_gets_a_suggestion(fake_anthropic: FakeAnthropicServer)
 def test_an_empty_model_name(fake_anthropic: FakeAnthropicServer) -> None:
     with pytest.raises(ConfigError, match="model name is empty"):
         haiku(model="  ")
+    assert fake_anthropic.requests == []
+
+
+def test_a_model_name_with_spaces_around_it_is_the_model(
+    fake_anthropic: FakeAnthropicServer,
+) -> None:
+    # --model " claude-haiku-5-5 " from a script: checked, priced and recorded without them.
+    check_method("haiku", model=" claude-haiku-5-5 ")
+    with CostTracker("spaces", model=" claude-haiku-5-5 ") as tracker:
+        result = haiku(model=" claude-haiku-5-5 ", cost_tracker=tracker)
+        assert tracker.model == result.model == "claude-haiku-5-5"
+        assert [call.model for call in tracker.calls] == ["claude-haiku-5-5"]
+    assert fake_anthropic.last_request.model == "claude-haiku-5-5"
+
+
+@pytest.mark.parametrize("model", ["", "   "])
+def test_an_empty_model_name_is_refused_everywhere(
+    fake_anthropic: FakeAnthropicServer, model: str
+) -> None:
+    with pytest.raises(UnknownModelError, match="model name is empty"):
+        CostTracker("empty", model=model)
+    with pytest.raises(UnknownModelError, match="model name is empty"):
+        pricing.check_model(model)
+    with pytest.raises(UnknownModelError, match="model name is empty"):
+        CostTracker("fine").add_api_call(1, 1, model=model)
     assert fake_anthropic.requests == []
 
 

@@ -21,6 +21,10 @@ Create a key at {KEYS_URL}, then set it in the terminal you run scenewright from
 Or use --llm keyword, which runs locally and costs nothing."""
 
 
+# Straight, curly and angled quotes, and the backtick: none is ever part of an API key.
+_QUOTES = "\"'`\u201c\u201d\u2018\u2019\u00ab\u00bb"
+
+
 def check_api_key() -> None:
     """Fail before any request when ``ANTHROPIC_API_KEY`` is missing or mangled.
 
@@ -33,6 +37,21 @@ def check_api_key() -> None:
         state = "is empty" if key is not None else "is not set"
         raise MissingAPIKeyError(
             f"ANTHROPIC_API_KEY {state}: the haiku method needs an Anthropic API key.\n"
+            + API_KEY_HELP
+        )
+    if any(quote in key for quote in _QUOTES):
+        # cmd.exe keeps the quotes of `set ANTHROPIC_API_KEY="sk-ant-..."` in the value, and
+        # the API then refuses a key that looks right when echoed in PowerShell or a script.
+        raise MissingAPIKeyError(
+            "ANTHROPIC_API_KEY has quotes in it: they became part of the value, and an API "
+            'key never contains any. In cmd.exe, `set ANTHROPIC_API_KEY="sk-ant-..."` keeps '
+            "the quotes; set it again without them: set ANTHROPIC_API_KEY=sk-ant-...\n"
+            + API_KEY_HELP
+        )
+    if key.strip().upper().startswith("ANTHROPIC_API_KEY="):
+        raise MissingAPIKeyError(
+            "ANTHROPIC_API_KEY holds 'ANTHROPIC_API_KEY=' followed by the key: the name was "
+            "pasted into the value. Set it again with only the key after the = sign.\n"
             + API_KEY_HELP
         )
     if key != key.strip() or not key.isascii() or not key.isprintable():

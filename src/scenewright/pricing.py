@@ -135,8 +135,20 @@ def _unknown(model: object) -> UnknownModelError:
 
 
 def model_price(model: str) -> ModelPrice:
-    """The prices for ``model``; :class:`UnknownModelError` if it has none."""
-    if not isinstance(model, str) or model not in config.MODEL_PRICES:
+    """The prices for ``model``; :class:`UnknownModelError` if it has none.
+
+    Surrounding whitespace is ignored (``--model " claude-haiku-5-5 "`` from a shell script
+    is the same model); an empty name is an error of its own.
+    """
+    if not isinstance(model, str):
+        raise _unknown(model)
+    model = model.strip()
+    if not model:
+        raise UnknownModelError(
+            "The model name is empty. Leave out --model to use "
+            f"{config.DEFAULT_HAIKU_MODEL!r}, or give a model id such as that one."
+        )
+    if model not in config.MODEL_PRICES:
         raise _unknown(model)
     input_rate, output_rate, checked = config.MODEL_PRICES[model]
     with _exact():
@@ -165,12 +177,12 @@ price_for = model_price
 
 
 def check_model(model: str) -> str:
-    """``model`` unchanged if it has a price; else :class:`UnknownModelError`.
+    """``model`` without surrounding whitespace if it has a price; else
+    :class:`UnknownModelError` (also for an empty name).
 
     Call it before spending money, so an unpriced model fails before its first request.
     """
-    model_price(model)
-    return model
+    return model_price(model).model
 
 
 @dataclass(frozen=True)
@@ -293,7 +305,7 @@ def price_call(usage: object, model: str, *, batch: bool = False) -> PricedCall:
         )
         cost = per_million.scaleb(_MILLION_EXPONENT)
     return PricedCall(
-        model, tokens, is_batch, long_context, tidy_usd(cost), config.PRICE_TABLE_VERSION
+        price.model, tokens, is_batch, long_context, tidy_usd(cost), config.PRICE_TABLE_VERSION
     )
 
 
