@@ -107,7 +107,7 @@ def _draw(groups: Sequence[Group], by: str, title: str) -> bytes:
         for _, amount in periods:
             total += amount
             running.append(float(total))
-        # A bar spans its period; the line marks the running total at each period's end.
+        # A bar spans its period; the running total is reached at each period's end.
         # matplotlib's date numbers count days, so widths are in days.
         if by == "day":
             width = 0.8
@@ -124,9 +124,11 @@ def _draw(groups: Sequence[Group], by: str, title: str) -> bytes:
         bars.set_ylabel(f"USD per {by}")
         _money_axis(bars, max(spend))
         line = bars.twinx()
+        # A step: the total holds between periods and rises at the end of each one.
         line.plot(
-            ends,
-            running,
+            [starts[0], *ends],
+            [float(undated), *running],
+            drawstyle="steps-post",
             color=_LINE_COLOUR,
             marker="o" if len(ends) <= 60 else None,
             markersize=3,
