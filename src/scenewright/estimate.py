@@ -117,7 +117,7 @@ def about(amount: Decimal) -> str:
         rounded = cents.quantize(Decimal(1).scaleb(cents.adjusted() - 1), decimal.ROUND_HALF_UP)
         if rounded < 100:
             return f"about {format(tidy_usd(rounded), 'f')} cents"
-    return f"about {format_usd(amount, 2)}"
+    return f"about {format_usd(amount.quantize(Decimal('0.01'), decimal.ROUND_HALF_UP), 2)}"
 
 
 def worst_case_usd(model: str, input_tokens: int, max_output_tokens: int) -> Decimal:

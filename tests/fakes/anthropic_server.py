@@ -14,7 +14,9 @@ Endpoints
     ``POST /v1/messages``: a ``message`` reply, or server-sent events when the body has
     ``"stream": true`` (message_start, ping, content_block_start/delta/stop for every
     block, message_delta with the cumulative usage, message_stop).
-    ``POST /v1/messages/count_tokens``: ``{"input_tokens": N}``.
+    ``POST /v1/messages/count_tokens``: ``{"input_tokens": N}``; ``fail_count_tokens()``
+    makes it fail after a number of answers. The script of ``reply()`` and ``fail()`` is for
+    ``/v1/messages`` only.
 
 Checks, in the API's order, each answered with the API's error body
 ``{"type": "error", "error": {"type": ..., "message": ...}, "request_id": ...}``:
@@ -229,6 +231,9 @@ class FakeAnthropicServer:
         self.default_reply = DEFAULT_REPLY
         self.requests: list[RecordedRequest] = []
         self._script: deque[tuple[Reply | Failure, int | None]] = deque()
+        # count_tokens: answers left before it fails with this failure (None: it never fails).
+        self._count_failure: Failure | None = None
+        self._count_answers_left = 0
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._httpd: _Server | None = None
@@ -311,10 +316,26 @@ class FakeAnthropicServer:
         with self._lock:
             self._script.append((item, times))
 
+    def fail_count_tokens(self, status: int, *, after: int = 0) -> None:
+        """Answer ``after`` token-counting requests, then fail every later one with ``status``."""
+        with self._lock:
+            self._count_failure = Failure(status)
+            self._count_answers_left = after
+
+    def _count_fails(self) -> Failure | None:
+        with self._lock:
+            if self._count_failure is None:
+                return None
+            if self._count_answers_left > 0:
+                self._count_answers_left -= 1
+                return None
+            return self._count_failure
+
     def clear(self) -> None:
         """Forget the script and the recorded requests."""
         with self._lock:
             self._script.clear()
+            self._count_failure = None
             self.requests.clear()
 
     def reset(self) -> None:
@@ -378,6 +399,9 @@ class FakeAnthropicServer:
             self._check_headers(request)
             body = self._check_body(request)
             if request.path == "/v1/messages/count_tokens":
+                failure = self._count_fails()
+                if failure is not None:
+                    return self._error(failure, request_id)
                 return _json(200, {"input_tokens": token_count(request_text(body))}, request_id)
             item = self._next()
             if isinstance(item, Failure):
