@@ -615,6 +615,63 @@ def test_nothing_listening(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "ANTHROPIC_BASE_URL" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("not a url", "'not a url'"),
+        ("api.anthropic.com", "'api.anthropic.com'"),
+        ("", "is set but empty"),
+        (" https://api.anthropic.com ", "spaces around it"),
+        ("ftp://user:hunter2@proxy.example/", "'ftp://proxy.example/'"),
+        ("http://proxy.example:port", "'http://proxy.example:port'"),
+    ],
+)
+def test_a_base_url_that_is_not_an_address_is_refused_before_any_request(
+    fake_anthropic: FakeAnthropicServer, monkeypatch: pytest.MonkeyPatch, value: str, shown: str
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", value)
+    for attempt in (haiku, lambda: check_method("haiku")):
+        with pytest.raises(ConfigError) as caught:
+            attempt()
+        message = str(caught.value)
+        assert shown in message
+        assert "https://api.anthropic.com" in message  # what it must look like
+        assert "://." not in message and "hunter2" not in message
+    if value == "not a url":
+        # A client made from that environment is refused too, instead of failing to connect.
+        with (
+            anthropic.Anthropic(max_retries=0) as client,
+            pytest.raises(ConfigError, match="'not a url', which is not a web address"),
+        ):
+            haiku(client=client)
+    assert fake_anthropic.requests == []
+
+
+def test_an_unreachable_base_url_is_shown_without_its_password(
+    monkeypatch: pytest.MonkeyPatch, closed_port: int
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", f"http://me:hunter2@127.0.0.1:{closed_port}/v1?k=s3")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-api03-test")
+    with (
+        anthropic.Anthropic(max_retries=0) as client,
+        pytest.raises(ServiceError) as caught,
+    ):
+        haiku(client=client)
+    message = str(caught.value)
+    assert f"ANTHROPIC_BASE_URL is set to 'http://127.0.0.1:{closed_port}/v1'" in message
+    assert "must look like https://api.anthropic.com" in message
+    assert "hunter2" not in message and "s3" not in message and "me:" not in message
+
+
+def test_an_api_key_pasted_into_the_base_url_is_not_shown(
+    fake_anthropic: FakeAnthropicServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "sk-ant-api03-secret")
+    with pytest.raises(ConfigError, match="belongs in ANTHROPIC_API_KEY") as caught:
+        haiku()
+    assert "secret" not in str(caught.value)
+
+
 # --- empty replies ------------------------------------------------------------------------
 
 

@@ -23,12 +23,21 @@ import time
 import warnings
 from collections.abc import Mapping
 from decimal import Decimal
+from urllib.parse import unquote
 
 import anthropic
 from anthropic.types import Message
 
 from scenewright import config, pricing
-from scenewright.api_key import API_KEY_HELP, KEYS_URL, check_api_key
+from scenewright.api_key import (
+    API_KEY_HELP,
+    BASE_URL_ENV,
+    DEFAULT_BASE_URL,
+    KEYS_URL,
+    check_api_key,
+    check_base_url,
+    describe_base_url,
+)
 from scenewright.cost_tracker import CostTracker
 from scenewright.errors import (
     AuthenticationError,
@@ -70,6 +79,7 @@ MODELS_URL = "https://docs.anthropic.com/en/docs/about-claude/models"
 def make_client() -> anthropic.Anthropic:
     """A new client configured from the environment, with retries and timeout from config."""
     check_api_key()
+    check_base_url()
     return anthropic.Anthropic(
         max_retries=config.HAIKU_MAX_RETRIES, timeout=config.HAIKU_TIMEOUT_SECONDS
     )
@@ -96,6 +106,7 @@ def shared_client() -> anthropic.Anthropic:
     """
     global _shared
     check_api_key()
+    check_base_url()
     fingerprint = _environment_fingerprint()
     with _shared_lock:
         if _shared is not None and _shared[0] == fingerprint:
@@ -252,8 +263,16 @@ def _usage(message: Message) -> Usage:
     )
 
 
+def _as_set(url: object) -> str:
+    # httpx percent-encodes what it cannot parse ("not%20a%20url/"); show it as typed.
+    return unquote(str(url)).rstrip("/")
+
+
 def _where(client: anthropic.Anthropic) -> str:
     url = client.base_url
+    if not (url.scheme and url.host):
+        # Not an address at all ("://" would say nothing): show what was set, cleaned.
+        return repr(describe_base_url(_as_set(url)))
     # Only scheme, host and port: a URL with user:password@ must not be printed.
     port = f":{url.port}" if url.port else ""
     return f"{url.scheme}://{url.host}{port}"
@@ -276,9 +295,11 @@ def _translate(err: anthropic.APIError, model: str, client: anthropic.Anthropic)
         )
     if isinstance(err, anthropic.APIConnectionError):
         where = _where(client)
+        configured = os.environ.get(BASE_URL_ENV)
         hint = (
-            f" ANTHROPIC_BASE_URL is set to {where}: check it, or unset it to use the real API."
-            if os.environ.get("ANTHROPIC_BASE_URL")
+            f" {BASE_URL_ENV} is set to {describe_base_url(configured)!r}: check it (it must "
+            f"look like {DEFAULT_BASE_URL}), or unset it to use the real API."
+            if configured
             else " Check your internet connection, proxy or firewall."
         )
         return ServiceError(f"Could not connect to the Anthropic API at {where} ({retries}).{hint}")
@@ -343,6 +364,15 @@ def _check_client(client: anthropic.Anthropic) -> None:
         raise MissingAPIKeyError(
             "The Anthropic client has no API key: ANTHROPIC_API_KEY was not set when it "
             "was created.\n" + API_KEY_HELP
+        )
+    url = client.base_url
+    if url.scheme not in ("http", "https") or not url.host:
+        # Made while ANTHROPIC_BASE_URL held something that is not an address; every
+        # request would fail with a connection error that does not say so.
+        raise ConfigError(
+            f"The Anthropic client's API address is {describe_base_url(_as_set(url))!r}, which "
+            f"is not a web address (was {BASE_URL_ENV} set when it was made?). It must look "
+            f"like {DEFAULT_BASE_URL}: fix or unset {BASE_URL_ENV} and make the client again."
         )
 
 

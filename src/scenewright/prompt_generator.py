@@ -348,10 +348,11 @@ def check_method(
         return
     if chosen == "haiku":
         from scenewright import pricing
-        from scenewright.api_key import check_api_key
+        from scenewright.api_key import check_api_key, check_base_url
 
         if client is None:
             check_api_key()
+            check_base_url()
         pricing.check_model(model or config.DEFAULT_HAIKU_MODEL)
         return
     raise ConfigError(f"Unknown prompt method {method!r}. Use one of: {', '.join(METHODS)}.")
