@@ -171,7 +171,6 @@ def test_parallel_paid_runs_into_one_ledger_lose_nothing(
 def test_a_streamed_reply_costs_what_the_same_reply_costs_unstreamed(
     fake_anthropic: FakeAnthropicServer,
 ) -> None:
-    client = anthropic.Anthropic(max_retries=0)
     request = {
         "model": "claude-haiku-5-5",
         "max_tokens": 200,
@@ -179,9 +178,10 @@ def test_a_streamed_reply_costs_what_the_same_reply_costs_unstreamed(
     }
     usage = {"cache_read_input_tokens": 40, "cache_creation_input_tokens": 12}
     fake_anthropic.reply("a robot in a factory", usage=usage, times=2)
-    plain = client.messages.create(**request)  # type: ignore[call-overload]
-    with client.messages.stream(**request) as stream:  # type: ignore[arg-type]
-        final = stream.get_final_message()
+    with anthropic.Anthropic(max_retries=0) as client:
+        plain = client.messages.create(**request)  # type: ignore[call-overload]
+        with client.messages.stream(**request) as stream:  # type: ignore[arg-type]
+            final = stream.get_final_message()
     assert final.usage.output_tokens == plain.usage.output_tokens
     assert cost_of(final.usage, "claude-haiku-5-5") == cost_of(plain.usage, "claude-haiku-5-5")
     assert cost_of(plain.usage, "claude-haiku-5-5") > 0
