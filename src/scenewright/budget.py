@@ -33,10 +33,10 @@ from scenewright.estimate import (
     PlannedPrompt,
     approximate_request_tokens,
     estimate_plan,
+    plain_usd,
     worst_case_usd,
 )
 from scenewright.prompt_generator import HaikuRequest
-from scenewright.usage import format_usd
 
 __all__ = [
     "BudgetLimits",
@@ -50,6 +50,13 @@ __all__ = [
 # Values of --budget and --max-total that turn a default off.
 _NO_LIMIT = ("none", "off")
 _MAX_USD = Decimal(10) ** 9
+
+
+def format_usd(amount: Decimal) -> str:
+    """Six decimals, and every further digit the amount has: an estimate of $0.0018005 over a
+    budget of $0.0018 must not read as $0.001800 over $0.001800.
+    """
+    return plain_usd(amount, places=6)
 
 
 @dataclass(frozen=True)
