@@ -612,7 +612,8 @@ def estimate(
     if as_csv:
         _echo_csv(*result.csv_rows())
         return
-    which = "all chapters" if chapters is None else f"chapters {chapters}"
+    numbers = ", ".join(str(chapter.number) for chapter in run.chapters)
+    which = "all chapters" if chapters is None else f"chapter(s) {numbers}"
     title = f"Estimate for {run.novel.title or novel.name}, {which} ({len(run.scenes):,} sentences)"
     for line in result.lines(title=title, batch=batch, cache=cache):
         click.echo(line)

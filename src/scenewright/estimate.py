@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import decimal
 import math
+import textwrap
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -392,13 +393,16 @@ class Estimate:
             f"At most (every prompt at {self.max_output_tokens} output tokens): "
             f"{format_usd(self.total.max_usd)} USD at standard rates."
         )
-        out.append(
+        notes = [
             f"Cached: the {self.prefix_tokens:,} tokens of instructions every request shares, "
             "read from the prompt cache. scenewright does not ask for caching yet, and the API "
             "caches only prompts above a model-dependent minimum length, so this is what "
-            "caching could save."
+            "caching could save.",
+            *self.notes,
+        ]
+        out.extend(
+            line for note in notes for line in textwrap.wrap(note, width=88, break_on_hyphens=False)
         )
-        out.extend(self.notes)
         out.append("")
         out.append(
             f"Estimated cost: {format_usd(self.cost(batch=batch, cache=cache))} USD "
