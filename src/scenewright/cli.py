@@ -34,7 +34,6 @@ from scenewright.pipeline import LLM_CHOICES, IllustrateOptions, IllustrationRun
 from scenewright.prompt_generator import METHODS, check_method
 from scenewright.render import RenderReport, RenderSettings, TqdmRenderProgress
 from scenewright.scenes import Scene
-from scenewright.usage import format_usd
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -129,12 +128,15 @@ def _echo_estimate(run: IllustrationRun) -> None:
     estimate = run.estimate()
     if estimate is None:
         return
+    from scenewright.estimate import plain_usd
+
     limits = run.options.limits
     budget = f"; budget {limits.budget.describe()}" if limits.budget else ""
+    # Every digit, as in the budget's messages: $0.0018005 is over a budget of $0.0018.
     click.echo(
-        f"Estimated Claude cost: {format_usd(estimate.cost())} USD for "
+        f"Estimated Claude cost: {plain_usd(estimate.cost(), places=6)} USD for "
         f"{estimate.total.prompts:,} new prompt(s), at most "
-        f"{format_usd(estimate.total.max_usd)} USD{budget}",
+        f"{plain_usd(estimate.total.max_usd, places=6)} USD{budget}",
         err=True,
     )
 
