@@ -385,6 +385,67 @@ def test_read_novel_falls_back_to_cp1252_with_a_warning(tmp_path: Path) -> None:
     assert novel.chapters[0].sentences[0] == "\u201cCaf\u00e9?\u201d she asked."
 
 
+def test_a_stray_windows_byte_in_a_utf8_file_is_located_and_the_rest_kept(
+    tmp_path: Path,
+) -> None:
+    # UTF-8 throughout, but for one apostrophe pasted from a Windows program (0x92). Read
+    # wholly as cp1252, the UTF-8 closing quote's 0x9d byte would make it unreadable.
+    data = _TEXT.encode("utf-8") + b"It was Mara\x92s lamp.\n"
+    offset = data.index(b"\x92")
+    path = tmp_path / "mixed.txt"
+    path.write_bytes(data)
+    with pytest.warns(ScenewrightWarning) as caught:
+        novel = read_novel(path)
+    [warning] = caught
+    message = str(warning.message)
+    assert f"line 4 (byte offset {offset}, 0x92)" in message
+    assert "save it as UTF-8" in message
+    assert novel.chapters[0].sentences == (
+        "\u201cCaf\u00e9?\u201d she asked.",
+        "He nodded.",
+        "It was Mara\u2019s lamp.",
+    )
+    assert novel.encoding == "utf-8"
+
+
+def test_a_plain_windows_file_warning_names_the_first_byte(tmp_path: Path) -> None:
+    path = tmp_path / "old.txt"
+    path.write_bytes(b"Chapter 1\r\n\r\nShe said \x93hello\x94.\r\n")
+    with pytest.warns(ScenewrightWarning, match=r"line 3 \(byte offset 22, 0x93\)"):
+        novel = read_novel(path)
+    assert novel.encoding == "cp1252"
+    assert novel.chapters[0].sentences == ("She said \u201chello\u201d.",)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"Chapter 1\n\nAll well.\nThen \x81 here.\n",  # 0x81: a character in neither
+        "Chapter 1\n\n\u201cWell.\u201d\nThen \x81 here.\n".encode("utf-8").replace(
+            b"\xc2\x81", b"\x81"
+        ),
+    ],
+    ids=["ascii", "utf-8"],
+)
+def test_an_undecodable_file_says_where(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "broken.txt"
+    path.write_bytes(data)
+    with pytest.raises(NovelError) as caught:
+        read_novel(path)
+    message = str(caught.value)
+    offset = data.index(b"\x81")
+    assert "neither UTF-8 nor Windows-1252" in message
+    assert f"line 4 (byte offset {offset}, 0x81)" in message
+    assert "save it as UTF-8" in message
+
+
+def test_a_bom_file_with_a_bad_byte_says_where(tmp_path: Path) -> None:
+    path = tmp_path / "bom.txt"
+    path.write_bytes(b"\xef\xbb\xbfChapter 1\n\nBad \xff.\n")
+    with pytest.raises(NovelError, match=r"line 3 \(byte offset 18, 0xff\)"):
+        read_novel(path)
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [

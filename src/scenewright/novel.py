@@ -3,8 +3,9 @@
 A novel is a plain-text file, usually a Project Gutenberg edition. Reading it
 takes four steps:
 
-1. decode it (UTF-8 with or without a BOM; Windows-1252 as a fallback, with a
-   warning) and unify line endings;
+1. decode it (UTF-8 with or without a BOM; Windows-1252 as a fallback, and stray
+   Windows-1252 bytes in UTF-8 text, each with a warning that says where) and unify
+   line endings;
 2. cut away the Project Gutenberg header, footer and license, keeping the
    ``Title:`` and ``Author:`` of the header;
 3. find the chapter headings (``I.``, ``Chapter 12``, ``CHAPTER XII.``,
@@ -24,6 +25,7 @@ A few of its habits are patched afterwards; see ``_segment``.
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import stat
@@ -85,6 +87,10 @@ class Novel:
 _UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _SAVE_AS_TEXT = "Save or export the novel as plain text (.txt) in UTF-8 and try again."
+_SAVE_AS_UTF8 = (
+    "Open the file in a text editor, correct the character there (or paste the text into a "
+    "new file), and save it as UTF-8; then try again."
+)
 # C0 controls other than tab, newlines and form feed do not occur in prose.
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 # Share of control characters in the first part of a file above which it is not text.
@@ -97,7 +103,8 @@ def read_novel(path: str | os.PathLike[str]) -> Novel:
 
     Raises ``NovelError``, naming the file and what to do, when the file is
     missing, unreadable, too large, not text, or has no sentences. Warns with
-    ``ScenewrightWarning`` when the file is not UTF-8 and is read as cp1252.
+    ``ScenewrightWarning``, naming the line and byte offset of the first byte that is not
+    UTF-8, when the file is read as cp1252 or has stray cp1252 bytes in UTF-8 text.
     """
     name = os.fspath(path)
     data = _read_bytes(Path(name), name)
@@ -149,6 +156,77 @@ def _read_bytes(path: Path, name: str) -> bytes:
     return data
 
 
+def _cp1252_for_bad_bytes(error: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: bytes that are not UTF-8 are read as Windows-1252."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = error.object[error.start : error.end]
+    try:
+        return bytes(bad).decode("cp1252"), error.end
+    except UnicodeDecodeError as not_cp1252:
+        # Offsets in the whole file, so that the message can say where.
+        raise UnicodeDecodeError(
+            "cp1252",
+            error.object,
+            error.start + not_cp1252.start,
+            error.start + not_cp1252.end,
+            "not UTF-8 and not Windows-1252",
+        ) from None
+
+
+_CP1252_FALLBACK = "scenewright-cp1252-fallback"
+codecs.register_error(_CP1252_FALLBACK, _cp1252_for_bad_bytes)
+
+
+def _decode_not_utf8(data: bytes, name: str, first_bad: int) -> tuple[str, str]:
+    """Text and encoding of a file that is not valid UTF-8, with a warning that says where.
+
+    A whole Windows-1252 file reads as cp1252. A UTF-8 file with stray Windows-1252 bytes
+    (text pasted from an old program) keeps its UTF-8 and reads only those bytes as
+    cp1252: reading it all as cp1252 would garble every UTF-8 letter ("Ã©" for "é"), or
+    fail on the bytes of a UTF-8 closing quote that cp1252 does not have.
+    """
+    where = _where_byte(data, first_bad)
+    try:
+        mixed = data.decode("utf-8", errors=_CP1252_FALLBACK)
+    except UnicodeDecodeError as neither:
+        raise NovelError(
+            f"{name} is neither UTF-8 nor Windows-1252 (cp1252) text: "
+            f"{_where_byte(data, neither.start)} is not a character in either. "
+            f"{_SAVE_AS_UTF8}"
+        ) from None
+    try:
+        whole: str | None = data.decode("cp1252")
+    except UnicodeDecodeError:
+        whole = None
+    fix = "To fix it, open the file in a text editor, correct that character, and save it as UTF-8."
+    if whole == mixed:
+        # No valid UTF-8 letter anywhere: a file saved as Windows-1252 (or "ANSI").
+        warnings.warn(
+            f"{name} is not UTF-8 (the first byte that is not UTF-8 is at {where}). Reading it "
+            "as Windows-1252 (cp1252); if accented letters or quotes look wrong, open it in a "
+            "text editor and save it as UTF-8.",
+            ScenewrightWarning,
+            stacklevel=4,
+        )
+        return mixed, "cp1252"
+    shown = data[first_bad : first_bad + 1].decode("cp1252", errors="replace")
+    warnings.warn(
+        f"{name} is UTF-8 except for bytes such as the one at {where}, which are read as "
+        f"Windows-1252 (this one as {shown!r}). {fix}",
+        ScenewrightWarning,
+        stacklevel=4,
+    )
+    return mixed, "utf-8"
+
+
+def _where_byte(data: bytes, offset: int) -> str:
+    """``"line 12 (byte offset 345, 0x92)"``: where a bad byte is, for a text editor."""
+    newline = b"\n" if b"\n" in data else b"\r"  # old Mac files end lines with CR only
+    line = data.count(newline, 0, offset) + 1
+    return f"line {line} (byte offset {offset}, 0x{data[offset]:02x})"
+
+
 def _too_large(name: str, size: int) -> str:
     mib = 1024 * 1024
     return (
@@ -173,24 +251,13 @@ def _decode(data: bytes, name: str) -> tuple[str, str]:
             return data[len(_UTF8_BOM) :].decode("utf-8"), "utf-8-sig"
         except UnicodeDecodeError as exc:
             raise NovelError(
-                f"{name} starts with a UTF-8 byte-order mark but is not valid UTF-8 "
-                f"(byte {exc.start + len(_UTF8_BOM)}). {_SAVE_AS_TEXT}"
+                f"{name} starts with a UTF-8 byte-order mark but is not valid UTF-8: "
+                f"{_where_byte(data, exc.start + len(_UTF8_BOM))}. {_SAVE_AS_UTF8}"
             ) from None
     try:
         text, encoding = data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        try:
-            text, encoding = data.decode("cp1252"), "cp1252"
-        except UnicodeDecodeError:
-            raise NovelError(
-                f"{name} is neither UTF-8 nor Windows-1252 (cp1252) text. {_SAVE_AS_TEXT}"
-            ) from None
-        warnings.warn(
-            f"{name} is not valid UTF-8; reading it as Windows-1252 (cp1252). If accented "
-            "letters or quotes look wrong, save the file as UTF-8.",
-            ScenewrightWarning,
-            stacklevel=3,
-        )
+    except UnicodeDecodeError as not_utf8:
+        text, encoding = _decode_not_utf8(data, name, not_utf8.start)
     sample = text[:_CONTROL_SAMPLE_CHARS]
     if len(_CONTROL_CHARS.findall(sample)) > _MAX_CONTROL_SHARE * len(sample):
         raise NovelError(
