@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 # The longest piece of a library's error message that goes into ours.
 _ERROR_CHARS = 400
+# torch.OutOfMemoryError is torch 2.5's name; older releases have only the CUDA one.
+_OUT_OF_MEMORY: type[Exception] = getattr(torch, "OutOfMemoryError", None) or (
+    torch.cuda.OutOfMemoryError
+)
 
 # transformers prints notes about optional packages (torchvision) as diffusers imports it;
 # they are for its developers, not for someone illustrating a novel. A user's own setting wins.
@@ -101,7 +105,8 @@ def _load_message(source: ModelSource, error: Exception) -> str:
             "about 7 GB), or point --sdxl-model at a local diffusers folder or .safetensors file."
         )
     what = (
-        "a Stable Diffusion XL pipeline saved by diffusers (save_pretrained)"
+        "a Stable Diffusion XL pipeline saved by diffusers (save_pretrained) with "
+        "safetensors weights"
         if source.kind == "folder"
         else "a Stable Diffusion XL .safetensors checkpoint (diffusers also downloads SDXL's "
         "small configuration files for it once, so the first load needs the network)"
@@ -126,7 +131,7 @@ class SDXLRenderer:
         self.pipe = load_pipeline(source, torch_dtype)
         try:
             self.pipe.to(self.device)
-        except (RuntimeError, torch.OutOfMemoryError) as error:
+        except RuntimeError as error:  # out of memory included
             raise RenderError(
                 f"Could not move the SDXL model to {self.device} ({_short(error)}). SDXL needs "
                 "about 8 GB of GPU memory; close other programs that use the GPU, or use "
@@ -283,7 +288,7 @@ class SDXLRenderer:
                     callback_on_step_end=step_end,
                     output_type="pil",
                 )
-        except torch.OutOfMemoryError as error:
+        except _OUT_OF_MEMORY as error:
             raise RenderError(
                 f"The GPU ran out of memory rendering {len(prompts)} image(s) at "
                 f"{settings.width}x{settings.height} ({_short(error)}). Use --batch-size 1, a "
