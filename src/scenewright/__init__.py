@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         generate_prompt,
         generate_prompt_with_haiku,
     )
+    from scenewright.render import RenderSettings
     from scenewright.usage import Cost, Usage, format_usd
 
 # Each public name and the module it lives in. Imported on first use, so that
@@ -54,6 +55,7 @@ _EXPORTS = {
     "PricingError": "scenewright.errors",
     "PromptError": "scenewright.errors",
     "PromptResult": "scenewright.prompt_generator",
+    "RenderSettings": "scenewright.render",
     "RunResult": "scenewright.pipeline",
     "SceneContext": "scenewright.prompt_generator",
     "ScenewrightError": "scenewright.errors",
@@ -86,6 +88,7 @@ __all__ = [
     "PricingError",
     "PromptError",
     "PromptResult",
+    "RenderSettings",
     "RunResult",
     "SceneContext",
     "ScenewrightError",
