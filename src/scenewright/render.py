@@ -551,13 +551,10 @@ class TqdmRenderProgress(RenderProgress):
             return
         from tqdm import tqdm
 
-        self._images = tqdm(
-            total=total, desc="images", unit="image", file=sys.stderr, position=0, leave=False
-        )
+        # No fixed positions: the prompts' bar may still be on the screen above these.
+        self._images = tqdm(total=total, desc="images", unit="image", file=sys.stderr, leave=False)
         if to_render:
-            self._steps = tqdm(
-                total=steps, desc="steps", unit="step", file=sys.stderr, position=1, leave=False
-            )
+            self._steps = tqdm(total=steps, desc="steps", unit="step", file=sys.stderr, leave=False)
 
     def step(self, step: int, steps: int) -> None:
         if self._steps is not None:
