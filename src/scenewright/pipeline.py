@@ -216,7 +216,10 @@ class IllustrationRun:
         if self.model is None:
             return []
         if cache is None:
-            cache = PromptCache(self.out_dir / CACHE_FILENAME)
+            # Quietly: the run itself warns about an unreadable cache line, once.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ScenewrightWarning)
+                cache = PromptCache(self.out_dir / CACHE_FILENAME)
         seen: set[str] = set()
         plan: list[PlannedPrompt] = []
         for scene in self.scenes:
