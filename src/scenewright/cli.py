@@ -49,7 +49,13 @@ def _show_warning(
     file: TextIO | None = None,
     line: str | None = None,
 ) -> None:
-    click.secho(f"Warning: {message}", fg="yellow", err=True)
+    text = click.style(f"Warning: {message}", fg="yellow")
+    bars = sys.modules.get("tqdm")
+    if bars is not None and getattr(bars.tqdm, "_instances", None):
+        # A progress bar is on the screen (rendering warns mid-run): print above it.
+        bars.tqdm.write(text, file=sys.stderr)
+        return
+    click.echo(text, err=True)
 
 
 def handle_errors(func: F) -> F:
@@ -153,6 +159,8 @@ def _progress(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
 
         def tick() -> None:
             bar.update(1)
+            if bar.n >= total:
+                bar.close()  # done: off the screen before the images' bars start
 
         yield tick
 

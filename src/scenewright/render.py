@@ -544,7 +544,13 @@ class TqdmRenderProgress(RenderProgress):
             if source.kind == "hub"
             else f"from {source.location}"
         )
-        print(f"Loading the SDXL model {where} ...", file=sys.stderr)
+        message = f"Loading the SDXL model {where} ..."
+        if self.bars:
+            from tqdm import tqdm
+
+            tqdm.write(message, file=sys.stderr)  # above the prompts' bar, if it is still up
+        else:
+            print(message, file=sys.stderr)
 
     def start(self, total: int, to_render: int, steps: int) -> None:
         if not self.bars:
@@ -685,14 +691,15 @@ def _png_text(job: RenderJob, record: ImageRecord, settings: RenderSettings) -> 
 
 
 def _expected_time_warning(
-    first_step_s: float, batch: int, settings: RenderSettings, to_render: int
+    first_step_s: float, step_s: float, batch: int, settings: RenderSettings, to_render: int
 ) -> None:
-    per_image = first_step_s * settings.steps / max(1, batch)
+    """``first_step_s``: the first step with the prompt's encoding; ``step_s``: each later one."""
+    per_image = (first_step_s + step_s * (settings.steps - 1)) / max(1, batch)
     why = "no GPU found; " if settings.device == "auto" else ""
     warnings.warn(
         f"Rendering on the CPU ({why}{os.cpu_count() or 1} cores), which is slow. Expect about "
         f"{format_duration(per_image)} per image at {settings.width}x{settings.height} with "
-        f"{settings.steps} steps (measured on the first step), about "
+        f"{settings.steps} steps (measured on the first steps), about "
         f"{format_duration(per_image * to_render)} for the {to_render} image(s) to render. An "
         "NVIDIA GPU (CUDA) or an Apple Silicon Mac (mps) takes seconds per image.",
         ScenewrightWarning,
@@ -806,14 +813,19 @@ def _render_jobs(
     warned = renderer.device != "cpu"
     for batch in _batches(todo, renderer, settings.batch_size):
         batch_started = time.perf_counter()
+        step_times: list[float] = [batch_started]
 
         def on_step(
-            step: int, steps: int, size: int = len(batch), t0: float = batch_started
+            step: int, steps: int, size: int = len(batch), step_times: list[float] = step_times
         ) -> None:
             nonlocal warned
-            if not warned and step == 1:
+            step_times.append(time.perf_counter())
+            # Timed over two steps: the first also encodes the prompt and warms up.
+            if not warned and (step == 2 or step == steps):
                 warned = True
-                _expected_time_warning(time.perf_counter() - t0, size, settings, len(todo))
+                first = step_times[1] - step_times[0]
+                later = step_times[2] - step_times[1] if step == 2 else first
+                _expected_time_warning(first, later, size, settings, len(todo))
             progress.step(step, steps)
 
         images = renderer.render(
