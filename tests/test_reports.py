@@ -494,3 +494,27 @@ def test_reports_and_chart_on_a_ledger_of_three_hundred_sessions(
     ok("costs", "chart", "-o", str(path))
     assert png_size(path) == (1000, 500)
     assert time.perf_counter() - started < 15
+
+
+def test_a_report_piped_into_a_reader_that_stops_early_ends_quietly(costs_dir: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    write_ledger(costs_dir, MIXED_SESSIONS)
+    env = {**os.environ, "SCENEWRIGHT_COSTS_DIR": str(costs_dir)}
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    # As `scenewright costs history | head -0`: the reader is gone before anything is written.
+    read, write = os.pipe()
+    os.close(read)
+    with os.fdopen(write, "wb") as stdout:
+        done = subprocess.run(
+            [sys.executable, "-m", "scenewright", "costs", "history"],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            env=env,
+            check=False,
+        )
+    assert done.returncode == 1
+    assert done.stderr.decode() == ""

@@ -6,7 +6,9 @@ can cause is a ``click.ClickException`` with the fix in its text, never a traceb
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -71,6 +73,12 @@ def handle_errors(func: F) -> F:
                 return func(*args, **kwargs)
         except ScenewrightError as exc:
             raise click.ClickException(str(exc)) from exc
+        except BrokenPipeError:
+            # The reader went away (`scenewright costs history | head`): nothing to report.
+            # What is still buffered for it would fail again at exit, so it goes nowhere.
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         except OSError as exc:
             # The file system said no somewhere we did not foresee: say where, not how.
             where = f" ({exc.filename})" if exc.filename else ""
