@@ -211,7 +211,9 @@ nav ol { columns: 16rem; padding-left: 1.2rem; }
 .ref { color: var(--muted); text-decoration: none; font-family: ui-monospace, monospace;
        font-size: 0.85rem; margin-right: 0.4rem; }
 .takes { display: grid; gap: 1rem; grid-template-columns: repeat(var(--takes, 1), minmax(0, 1fr)); }
-.takes.single { grid-template-columns: minmax(0, 32rem); }
+.takes.single { grid-template-columns: minmax(0, 64rem); }
+.takes.single .take { display: grid; gap: 1rem; align-items: start;
+                      grid-template-columns: minmax(0, 28rem) minmax(0, 1fr); }
 .take { margin: 0; background: var(--card); border: 1px solid var(--line); border-radius: 6px;
         padding: 0.6rem; }
 .take img { display: block; width: 100%; height: auto; border-radius: 4px;
@@ -223,7 +225,9 @@ nav ol { columns: 16rem; padding-left: 1.2rem; }
 .model { color: var(--muted); font-size: 0.85rem; }
 .prompt { margin: 0.4rem 0; }
 .figures { font-size: 0.8rem; margin: 0; }
-@media (max-width: 50rem) { .takes { grid-template-columns: minmax(0, 1fr); } }
+@media (max-width: 50rem) {
+  .takes, .takes.single .take { grid-template-columns: minmax(0, 1fr); }
+}
 """.strip()
 
 # No scripts, nothing remote: images from the page's folder, styles inline.
