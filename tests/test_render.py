@@ -638,3 +638,42 @@ def test_illustrate_without_the_images_extra_names_the_install(
     assert "Traceback" not in result.output
     # Refused before anything was written.
     assert not (in_tmp_cwd / "scenewright-out").exists()
+
+
+def test_interrupted_render_marks_the_run_and_still_writes_the_storyboard(
+    tiny_model: Path, in_tmp_cwd: Path
+) -> None:
+    from scenewright.cli import sample_paths
+    from scenewright.pipeline import IllustrateOptions, IllustrationRun
+
+    class StopAtThirdImage(RenderProgress):
+        done = 0
+
+        def image(self, record: ImageRecord) -> None:
+            self.done += 1
+
+        def step(self, step: int, steps: int) -> None:
+            if self.done == 2:
+                raise KeyboardInterrupt
+
+    novel, _ = sample_paths()
+    options = IllustrateOptions(
+        chapters="1", dry_run=False, out_dir=in_tmp_cwd / "out", render=tiny_settings(tiny_model)
+    )
+    run = IllustrationRun(novel, options)
+    run.render_progress = StopAtThirdImage()
+    with pytest.raises(KeyboardInterrupt):
+        run.execute()
+    out = in_tmp_cwd / "out"
+    record = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert record["status"] == "interrupted"
+    assert record["render"]["summary"]["listed"] == 2
+    assert len(record["render"]["seeds"]) == 2
+    assert (out / "storyboard.html").read_text(encoding="utf-8").count("<img ") == 2
+    assert len(list((out / "images").rglob("*.png"))) == 2
+    # Run again: only the rest is rendered.
+    result = IllustrationRun(novel, options).execute()
+    assert result.images is not None
+    assert result.images.skipped == 2
+    assert result.images.rendered == result.images.total - 2
+    assert json.loads((out / "run.json").read_text(encoding="utf-8"))["status"] == "complete"
