@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from decimal import Decimal
 
 import pytest
@@ -207,3 +209,56 @@ def test_unknown_method_lists_the_valid_ones() -> None:
     message = str(caught.value)
     assert "'gpt'" in message
     assert all(method in message for method in METHODS)
+
+
+# --- long text: nothing quadratic ---------------------------------------------------------
+
+
+def _said_before(phrases: list[str]) -> list[str]:
+    """The definition of a repeat, compared with every earlier phrase (quadratic)."""
+    unique: list[str] = []
+    for phrase in phrases:
+        if not any(f" {phrase} " in f" {earlier} " for earlier in unique):
+            unique.append(phrase)
+    return unique
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.sampled_from(["cat", "basket", "grey", "stone", "wall", "\U0001f355"]),
+            min_size=1,
+            max_size=7,
+        ).map(" ".join),
+        max_size=40,
+    )
+)
+def test_repeats_are_dropped_as_by_comparing_with_every_earlier_phrase(
+    phrases: list[str],
+) -> None:
+    from scenewright.keyword_prompt import _without_repeats
+
+    assert _without_repeats(phrases) == _said_before(phrases)
+
+
+@pytest.mark.slow
+def test_a_run_on_sentence_of_a_megabyte_takes_seconds_not_minutes() -> None:
+    # 1.2 MB with no full stop took 41 s: every phrase was compared with all before it.
+    rng = random.Random(7)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = ["".join(rng.choice(letters) for _ in range(rng.randint(3, 11))) for _ in range(20000)]
+    words += ["the", "and", "of", "she"] * 2000
+    sentence = " ".join(rng.choice(words) for _ in range(180_000))
+    assert len(sentence) > 1_200_000
+    started = time.perf_counter()
+    prompt = keyword_prompt(sentence)
+    assert time.perf_counter() - started < 20
+    assert estimate_clip_tokens(prompt) <= BUDGET
+    assert prompt.endswith(STYLE)
+
+
+def test_a_long_word_in_a_script_without_spaces_is_cut_quickly() -> None:
+    prompt = keyword_prompt("\u732b" * 300_000)
+    assert prompt.startswith("\u732b") and prompt.endswith(STYLE)
+    assert estimate_clip_tokens(prompt) <= BUDGET

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import unicodedata
 from pathlib import Path
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from scenewright.errors import ChapterSelectionError, NovelError, ScenewrightWarning
 from scenewright.novel import (
+    MAX_SENTENCE_CHARS,
     Chapter,
     Novel,
     parse_novel,
@@ -667,3 +669,64 @@ def test_rur_acts(rur: Novel) -> None:
     _assert_clean(every)
     # The cast list before the play and the property list after it are not acts.
     assert not any("PROPERTY LIST" in s or "Theatre Guild" in s or "}" in s for s in every)
+
+
+# --- over-long sentences ------------------------------------------------------
+
+
+def _run_on(words: int) -> str:
+    rng = random.Random(3)
+    vocab = ["lantern", "harbour", "grey", "storm", "copper", "the", "and", "she", "walked"]
+    return " ".join(rng.choice(vocab) for _ in range(words))
+
+
+def test_a_text_without_full_stops_is_cut_into_pieces_with_a_warning() -> None:
+    text = _run_on(20_000)  # about 130,000 characters and no punctuation at all
+    with pytest.warns(ScenewrightWarning) as caught:
+        novel = parse_novel(text, source="runon.txt")
+    [warning] = caught
+    message = str(warning.message)
+    assert message.startswith("runon.txt: 1 sentence longer than 1,000 characters")
+    assert f"the longest {len(text):,}" in message
+    sentences = novel.chapters[0].sentences
+    assert all(len(s) <= MAX_SENTENCE_CHARS for s in sentences)
+    assert len(sentences) <= 2 * len(text) // MAX_SENTENCE_CHARS + 1
+    assert " ".join(sentences) == text  # cut at spaces: no word lost or split
+
+
+def test_long_sentences_are_cut_after_commas_when_they_have_them() -> None:
+    clause = "the rain fell on the grey harbour and the boats rocked at their moorings, "
+    text = (clause * 60).strip().rstrip(",") + "."
+    pieces = split_sentences_warned(text, count=1)
+    assert all(len(p) <= MAX_SENTENCE_CHARS for p in pieces)
+    assert all(p.endswith((",", ".")) for p in pieces)
+    assert " ".join(pieces) == text
+
+
+def test_a_long_run_in_a_script_without_spaces_is_cut() -> None:
+    text = ("\u732b\u304c\u6b69\u3044\u305f\u3001" * 400) + "\u3002"
+    pieces = split_sentences_warned(text, count=1)
+    assert all(len(p) <= MAX_SENTENCE_CHARS for p in pieces)
+    assert all(p.endswith(("\u3001", "\u3002")) for p in pieces)
+    assert "".join(pieces) == text
+    solid = "\u732b" * 2500  # not even punctuation: cut where the room ends
+    assert [len(p) for p in split_sentences_warned(solid, count=1)] == [1000, 1000, 500]
+
+
+def test_several_long_sentences_give_one_warning_for_the_book() -> None:
+    chapters = "".join(f"Chapter {i}\n\n{_run_on(400)}\n\nShort one.\n\n" for i in range(1, 4))
+    with pytest.warns(ScenewrightWarning, match="3 sentences longer than 1,000") as caught:
+        novel = parse_novel(chapters)
+    assert len(caught) == 1
+    assert all(len(s) <= MAX_SENTENCE_CHARS for c in novel.chapters for s in c.sentences)
+
+
+def test_sentences_at_the_limit_are_left_alone() -> None:
+    sentence = ("word " * 250)[: MAX_SENTENCE_CHARS - 1].strip() + "."
+    assert len(sentence) <= MAX_SENTENCE_CHARS
+    assert split_sentences(sentence) == [sentence]  # and no warning (warnings are errors)
+
+
+def split_sentences_warned(text: str, *, count: int) -> list[str]:
+    with pytest.warns(ScenewrightWarning, match=f"{count} sentence"):
+        return split_sentences(text)

@@ -154,11 +154,47 @@ def content_phrases(text: str, *, skip: Iterable[str] = ()) -> list[str]:
         current.append(word)
     close()
     phrases.extend(c for c in text[position:] if _is_symbol(c))
+    return _without_repeats(phrases)
+
+
+# Phrases of up to this many words are checked for repeats by set lookup; longer ones
+# (that many content words in a row) only against the longer phrases that share their start.
+_SHORT_PHRASE_WORDS = 4
+
+
+def _without_repeats(phrases: Iterable[str]) -> list[str]:
+    """``phrases`` without those already said, alone or inside a longer phrase before.
+
+    "cat" after "cat basket" adds nothing but length. Every run of up to
+    ``_SHORT_PHRASE_WORDS`` words of each kept phrase is indexed, so the check costs the
+    same for the thousandth phrase as for the first: comparing each phrase with all the
+    earlier ones made a long text quadratic (41 s for a 1.2 MB run-on sentence).
+    """
     unique: list[str] = []
+    said: set[tuple[str, ...]] = set()
+    # The longer kept phrases, by each run of _SHORT_PHRASE_WORDS words in them: a longer
+    # phrase said before is inside one of those holding its own first words.
+    longer: dict[tuple[str, ...], list[str]] = {}
     for phrase in phrases:
-        # "cat" after "cat basket" adds nothing but length.
-        if not any(f" {phrase} " in f" {earlier} " for earlier in unique):
-            unique.append(phrase)
+        words = tuple(phrase.split())
+        if len(words) <= _SHORT_PHRASE_WORDS:
+            if words in said:
+                continue
+        elif any(
+            f" {phrase} " in f" {earlier} "
+            for earlier in longer.get(words[:_SHORT_PHRASE_WORDS], ())
+        ):
+            continue
+        unique.append(phrase)
+        for size in range(1, min(len(words), _SHORT_PHRASE_WORDS) + 1):
+            said.update(words[i : i + size] for i in range(len(words) - size + 1))
+        if len(words) > _SHORT_PHRASE_WORDS:
+            starts = {
+                words[i : i + _SHORT_PHRASE_WORDS]
+                for i in range(len(words) - _SHORT_PHRASE_WORDS + 1)
+            }
+            for start in starts:
+                longer.setdefault(start, []).append(phrase)
     return unique
 
 
@@ -178,11 +214,22 @@ def _prefix(phrase: str, budget: int) -> str:
     """
     words = phrase.split()
     if len(words) > 1:
-        while words and estimate_clip_tokens(" ".join(words)) > budget:
-            words.pop()
-        return " ".join(words)
+        # Word by word from the start: the estimate of words joined by spaces is the sum
+        # of their estimates, and re-estimating the whole phrase after dropping each last
+        # word was quadratic in its length.
+        kept: list[str] = []
+        used = 0
+        for word in words:
+            used += estimate_clip_tokens(word)
+            if used > budget:
+                break
+            kept.append(word)
+        return " ".join(kept)
     if phrase.isascii():
         return ""
+    # Every character costs at least a sixth of a token, so no longer start can fit; the
+    # loop below is then short however long the word (a novel in a script without spaces).
+    phrase = phrase[: 6 * (max(budget, 0) + 1)]
     while phrase and estimate_clip_tokens(phrase) > budget:
         phrase = phrase[:-1]
     return phrase
@@ -198,6 +245,8 @@ def _fit(phrases: Iterable[str], budget: int) -> list[str]:
     used = 0
     for phrase in phrases:
         comma = 1 if kept else 0
+        if used + comma >= budget:
+            break  # no room for even one token: nothing after this could be added
         if used + comma + estimate_clip_tokens(phrase) <= budget:
             kept.append(phrase)
             used += comma + estimate_clip_tokens(phrase)

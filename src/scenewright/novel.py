@@ -42,6 +42,7 @@ from scenewright.config import DUPLICATE_HEADING_MAX_SHARE, MAX_NOVEL_BYTES
 from scenewright.errors import ChapterSelectionError, NovelError, ScenewrightWarning
 
 __all__ = [
+    "MAX_SENTENCE_CHARS",
     "Chapter",
     "Novel",
     "parse_novel",
@@ -452,12 +453,21 @@ def _is_title_line(line: str, limit: int) -> bool:
 
 
 @dataclass
+class _LongSentences:
+    """How many sentences were over ``MAX_SENTENCE_CHARS``, and the longest's length."""
+
+    count: int = 0
+    longest: int = 0
+
+
+@dataclass
 class _Section:
     heading: _Heading | None
     part: int | None = None
     paragraphs: list[str] = field(default_factory=list)
     closed: bool = False
     sentences: list[str] = field(default_factory=list)
+    long: _LongSentences = field(default_factory=_LongSentences)
 
 
 def _blocks(text: str) -> Iterator[list[str]]:
@@ -534,13 +544,13 @@ def _chapters(sections: list[_Section]) -> list[_Section]:
             part = section.heading.number
             continue
         section.part = part
-        section.sentences = _sentences(section.paragraphs)
+        section.sentences = _sentences(section.paragraphs, section.long)
         if section.sentences:
             chapters.append(section)
     if not chapters:
         # No headings, or only headings with nothing under them: the text
         # before them is the whole book.
-        front.sentences = _sentences(_drop_credits(front.paragraphs))
+        front.sentences = _sentences(_drop_credits(front.paragraphs), front.long)
         return [front] if front.sentences else []
     # A heading that comes again is a table-of-contents entry, a cast list or
     # an appendix (R.U.R.'s property list repeats "ACT ONE"): keep the longest
@@ -553,8 +563,8 @@ def _chapters(sections: list[_Section]) -> list[_Section]:
     return [s for s in chapters if _word_count(s) >= DUPLICATE_HEADING_MAX_SHARE * longest[_key(s)]]
 
 
-def _sentences(paragraphs: Iterable[str]) -> list[str]:
-    return [sentence for paragraph in paragraphs for sentence in split_sentences(paragraph)]
+def _sentences(paragraphs: Iterable[str], long: _LongSentences) -> list[str]:
+    return [sentence for paragraph in paragraphs for sentence in _split(paragraph, long)]
 
 
 def _key(section: _Section) -> tuple[int | None, str, int]:
@@ -596,6 +606,11 @@ def _parse(text: str, *, source: str, encoding: str) -> Novel:
             f"{source} has no sentences to illustrate (only headings, punctuation or a "
             "Project Gutenberg license). Check that it is the novel's text."
         )
+    long = _LongSentences()
+    for section in chapters:
+        long.count += section.long.count
+        long.longest = max(long.longest, section.long.longest)
+    _warn_long(long, source, stacklevel=3)  # the caller of read_novel or parse_novel
     built = []
     for number, section in enumerate(chapters, start=1):
         heading = section.heading
@@ -668,15 +683,94 @@ def split_sentences(paragraph: str) -> list[str]:
     Hard-wrapped lines are joined, ``_italic_`` underscores dropped and
     whitespace collapsed; no sentence is empty or only punctuation. Text with
     blank lines in it is split at them first: sentences never span paragraphs.
+    A sentence longer than ``MAX_SENTENCE_CHARS`` is cut into pieces no longer
+    than that, at punctuation or spaces, with a ``ScenewrightWarning``.
     """
+    long = _LongSentences()
+    sentences = _split(paragraph, long)
+    _warn_long(long, "the text", stacklevel=2)  # the caller of split_sentences
+    return sentences
+
+
+# The longest sentence that becomes one prompt, in characters; longer ones are cut into
+# pieces. Real sentences stay far below it (a long one in Dickens is 600 characters), so
+# only text without full stops reaches it, and sent whole it would cost a long-context
+# Claude request and minutes of keyword work for one prompt that shows a few words of it.
+MAX_SENTENCE_CHARS = 1_000
+
+# Where an over-long sentence is best cut: after sentence or clause punctuation (and any
+# closing quotes) before a space, after a dash, or after CJK punctuation, which takes none.
+_CLAUSE_END = re.compile(
+    r"[.!?;:,\u2026][\"'\u201d\u2019)\]]*(?= )"
+    r"|[\u2014\u2013]"
+    r"|[\u3001\u3002\uff0c\uff1b\uff1a\uff01\uff1f]"
+)
+
+
+def _split(paragraph: str, long: _LongSentences) -> list[str]:
     if "\r" in paragraph:
         paragraph = paragraph.replace("\r\n", "\n").replace("\r", "\n")
     sentences: list[str] = []
     for part in _BLANK_LINE.split(paragraph):
         text = _join_lines(part)
         if _WORD_CHAR.search(text) or _has_symbol(text):
-            sentences.extend(_segment(text))
+            for sentence in _segment(text):
+                if len(sentence) <= MAX_SENTENCE_CHARS:
+                    sentences.append(sentence)
+                    continue
+                long.count += 1
+                long.longest = max(long.longest, len(sentence))
+                sentences.extend(_cut_long(sentence))
     return sentences
+
+
+def _cut_long(sentence: str) -> list[str]:
+    """``sentence`` in pieces of at most ``MAX_SENTENCE_CHARS``; linear in its length."""
+    pieces: list[str] = []
+    start, size = 0, len(sentence)
+    while size - start > MAX_SENTENCE_CHARS:
+        cut = _cut_point(sentence, start)
+        pieces.append(sentence[start:cut].strip())
+        start = cut
+        while start < size and sentence[start].isspace():
+            start += 1
+    pieces.append(sentence[start:].strip())
+    return [p for p in pieces if _WORD_CHAR.search(p) or _has_symbol(p)]
+
+
+def _cut_point(text: str, start: int) -> int:
+    """Where the piece that starts at ``start`` ends: the last punctuation in the second
+    half of its room, else the last space there, else the last either anywhere, else a
+    hard cut (1,000 characters without a space or a comma).
+    """
+    end = start + MAX_SENTENCE_CHARS
+    half = start + MAX_SENTENCE_CHARS // 2
+    clause = -1
+    # One character past the room, so that a comma right at its end still sees its space.
+    for match in _CLAUSE_END.finditer(text, start, end + 1):
+        if match.end() <= end:
+            clause = match.end()
+    space = text.rfind(" ", start + 1, end + 1)
+    if clause >= half:
+        return clause
+    if space >= half:
+        return space
+    best = max(clause, space)
+    return best if best > start else end
+
+
+def _warn_long(long: _LongSentences, source: str, *, stacklevel: int) -> None:
+    if not long.count:
+        return
+    sentences = "1 sentence" if long.count == 1 else f"{long.count:,} sentences"
+    warnings.warn(
+        f"{source}: {sentences} longer than {MAX_SENTENCE_CHARS:,} characters (the longest "
+        f"{long.longest:,}) were cut into pieces at commas or spaces, one prompt each. Text "
+        "that long without a full stop has usually lost its punctuation; check the file if "
+        "the prompts look wrong.",
+        ScenewrightWarning,
+        stacklevel=stacklevel + 1,
+    )
 
 
 def _strip_italics(text: str) -> str:
