@@ -328,6 +328,21 @@ def test_a_new_costs_folder_gets_its_own_default_session(
     assert not list(costs_dir.glob("journal-*"))  # the first session was closed
 
 
+def test_a_default_session_without_calls_leaves_nothing_in_the_ledger(
+    fake_anthropic: FakeAnthropicServer,
+    costs_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake_anthropic.fail(401)
+    with pytest.raises(AuthenticationError):
+        haiku()  # the default session is made before the request, which then fails
+    monkeypatch.setenv(config.COSTS_DIR_ENV, str(tmp_path / "elsewhere"))
+    haiku()  # the first session is let go: it recorded nothing
+    assert Ledger(costs_dir).sessions() == []
+    assert [p.name for p in costs_dir.iterdir()] == [".gitignore"]
+
+
 def test_a_closed_tracker_is_refused_before_the_request(
     fake_anthropic: FakeAnthropicServer,
 ) -> None:

@@ -170,6 +170,10 @@ def default_cost_tracker() -> CostTracker:
 
 
 def _close_quietly(tracker: CostTracker) -> None:
+    if not tracker.stats.api_calls:
+        # Made for a call that then failed or was never made: no empty session in the
+        # ledger. Its journal was never created, and its finalizer releases it.
+        return
     try:
         tracker.close()
     except (ScenewrightError, OSError) as error:
