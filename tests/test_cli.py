@@ -138,3 +138,11 @@ def test_python_dash_m_runs_the_cli() -> None:
     )
     assert done.returncode == 0
     assert "scenewright" in done.stdout
+
+
+def test_model_is_checked_and_ignored_with_a_warning_when_unused(in_tmp_cwd: Path) -> None:
+    empty = CliRunner().invoke(cli, ["illustrate", "--sample", "--llm", "haiku", "--model", ""])
+    assert empty.exit_code == 1 and "model name is empty" in empty.output
+    unused = run("illustrate", "--sample", "--model", "claude-haiku-5-5", "--dry-run", "-q")
+    assert unused.exit_code == 0
+    assert "Warning: --model 'claude-haiku-5-5' is ignored" in unused.stderr

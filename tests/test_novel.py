@@ -730,3 +730,16 @@ def test_sentences_at_the_limit_are_left_alone() -> None:
 def split_sentences_warned(text: str, *, count: int) -> list[str]:
     with pytest.warns(ScenewrightWarning, match=f"{count} sentence"):
         return split_sentences(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        ("My Book\n\nChapter 1\n\nIt was dark. It rained.", "My Book"),
+        ("My Book\n\nIt was dark. It rained.", None),  # no headings: maybe the first line
+        ("It was dark.\n\nChapter 1\n\nIt rained.", None),  # a sentence, not a title
+        ("Chapter 1\n\nIt was dark. It rained.", None),
+    ],
+)
+def test_a_manuscript_title_is_its_short_first_line(text: str, title: str | None) -> None:
+    assert parse_novel(text).title == title

@@ -601,6 +601,10 @@ def _parse(text: str, *, source: str, encoding: str) -> Novel:
     title, author, body = _strip_gutenberg(text)
     body = _ILLUSTRATION.sub("", body)
     chapters = _chapters(_sections(body))
+    if title is None:
+        title = _leading_title(
+            body, chapters[0].heading.label if chapters and chapters[0].heading else None
+        )
     if not chapters:
         raise NovelError(
             f"{source} has no sentences to illustrate (only headings, punctuation or a "
@@ -627,8 +631,27 @@ def _parse(text: str, *, source: str, encoding: str) -> Novel:
     )
 
 
+def _leading_title(body: str, first_heading: str | None) -> str | None:
+    """A plain text's title: a short first line on its own, before the first heading.
+
+    Only a text without a Project Gutenberg header needs this, such as a writer's own
+    manuscript that begins with its title.
+    """
+    paragraphs = [p.strip() for p in _BLANK_LINE.split(body.strip(), maxsplit=1)]
+    if len(paragraphs) < 2 or "\n" in paragraphs[0]:
+        return None
+    line = paragraphs[0]
+    if len(line) > _MAX_TITLE_CHARS or line[-1] in '.!?:;,\u201d"' or line == first_heading:
+        return None
+    if first_heading is None:
+        return None  # without headings the first line may well be the story's first
+    return line
+
+
 # --- Sentences ----------------------------------------------------------------
 
+# Longest first line taken as a plain text's title.
+_MAX_TITLE_CHARS = 100
 # Keeps "don't" as it is: by default syntok rewrites it as "do not".
 _TOKENIZER = _Tokenizer(replace_not_contraction=False)
 _BLANK_LINE = re.compile(r"\n[ \t\f\v]*\n")

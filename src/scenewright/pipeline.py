@@ -177,9 +177,19 @@ class IllustrationRun:
         self.novel_path = Path(novel_path)
         self.model: str | None = None
         if "haiku" in self.methods:
-            self.model = self.options.model or config.DEFAULT_HAIKU_MODEL
-            # Refuse a model we cannot price before a single token is spent on it.
-            pricing.check_model(self.model)
+            requested = self.options.model
+            # Refuse a model we cannot price (an empty --model too) before a token is spent;
+            # check_model strips stray spaces, so the cache key and run.json use the clean id.
+            self.model = pricing.check_model(
+                config.DEFAULT_HAIKU_MODEL if requested is None else requested
+            )
+        elif self.options.model is not None:
+            warnings.warn(
+                f"--model {self.options.model!r} is ignored: it chooses the Claude model, and "
+                f"this run uses --llm {self.options.llm}. Add --llm haiku to use it.",
+                ScenewrightWarning,
+                stacklevel=2,
+            )
         self.ollama_model: str | None = None
         if "ollama" in self.methods:
             self.ollama_model = (
