@@ -141,7 +141,9 @@ def test_python_dash_m_runs_the_cli() -> None:
 
 
 def test_model_is_checked_and_ignored_with_a_warning_when_unused(in_tmp_cwd: Path) -> None:
-    empty = CliRunner().invoke(cli, ["illustrate", "--sample", "--llm", "haiku", "--model", ""])
+    empty = CliRunner().invoke(
+        cli, ["illustrate", "--sample", "--llm", "haiku", "--model", "", "--dry-run"]
+    )
     assert empty.exit_code == 1 and "model name is empty" in empty.output
     unused = run("illustrate", "--sample", "--model", "claude-haiku-5-5", "--dry-run", "-q")
     assert unused.exit_code == 0
