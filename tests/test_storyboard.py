@@ -111,6 +111,13 @@ def test_page_escapes_the_novel_and_the_prompts(tmp_path: Path) -> None:
     assert page.count("No image rendered yet.") == 6
 
 
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_page_is_owner_only_like_every_other_artifact(tmp_path: Path) -> None:
+    page = make_run(tmp_path, render=False)
+    assert page.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "prompts.json").stat().st_mode & 0o777 == 0o600
+
+
 def test_page_has_a_section_per_chapter_and_a_column_per_method(tmp_path: Path) -> None:
     page = make_run(tmp_path).read_text(encoding="utf-8")
     assert page.count('<section class="chapter"') == 2

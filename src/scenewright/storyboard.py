@@ -31,8 +31,6 @@ from scenewright.render import IMAGES_MANIFEST_FILENAME, read_images_manifest
 from scenewright.usage import format_usd
 
 STORYBOARD_FILENAME = "storyboard.html"
-# The page is for looking at and sharing, like the images it shows.
-STORYBOARD_FILE_MODE = 0o644
 
 
 def escape(text: object) -> str:
@@ -380,5 +378,7 @@ def write_storyboard(out_dir: Path, board: Storyboard | None = None) -> Path:
     """Build ``out_dir/storyboard.html`` from the run's manifests and return its path."""
     board = board or load_storyboard(out_dir)
     path = out_dir / STORYBOARD_FILENAME
-    atomic_write_text(path, render_html(board), mode=STORYBOARD_FILE_MODE)
+    # Owner-only, like every other artifact (fileio's default): the page holds the novel's
+    # text and what each prompt cost.
+    atomic_write_text(path, render_html(board))
     return path
