@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
+from xml.sax.saxutils import escape as _xml_escape
 
 from scenewright import config
 from scenewright.characters import characters_mentioned
@@ -120,6 +121,10 @@ _CHARACTER_LINE = '<character name="{name}">{description}</character>'
 _BEFORE_PART = "<before>\n{sentences}\n</before>"
 _SENTENCE_PART = "<sentence>{sentence}</sentence>"
 _AFTER_PART = "<after>\n{sentences}\n</after>"
+# How the texts put between the tags are written: with &, < and > escaped (and " too in an
+# attribute), so that no sentence, title or description can close or open a tag. Part of
+# the version, as the same sentence makes another message under another scheme.
+_ESCAPING = 'xml-escaped: & < > in text; & < > " in attributes'
 _USER_MESSAGE_PARTS = (
     _CHAPTER_PART,
     _CHARACTERS_PART,
@@ -127,11 +132,22 @@ _USER_MESSAGE_PARTS = (
     _BEFORE_PART,
     _SENTENCE_PART,
     _AFTER_PART,
+    _ESCAPING,
 )
 
 INSTRUCTIONS_VERSION = hashlib.sha256(
     "\x00".join((SYSTEM_INSTRUCTIONS, *_USER_MESSAGE_PARTS)).encode("utf-8")
 ).hexdigest()[:12]
+
+
+def _text(value: str) -> str:
+    """``value`` safe between the message's tags: ``&``, ``<`` and ``>`` escaped."""
+    return _xml_escape(value)
+
+
+def _attribute(value: str) -> str:
+    """``value`` safe inside a double-quoted attribute of the message."""
+    return _xml_escape(value, {'"': "&quot;"})
 
 
 def relevant_characters(
@@ -159,24 +175,26 @@ def build_user_message(
     """The user turn sent with ``SYSTEM_INSTRUCTIONS``; deterministic, so usable as a cache key.
 
     ``characters`` may be the whole sheet: only the characters named in the sentence
-    or its context go in, since every description sent is paid for.
+    or its context go in, since every description sent is paid for. Every text put
+    between the tags is escaped (``&amp;``, ``&lt;``, ``&gt;``), so a sentence holding
+    ``</sentence>`` cannot end its tag early.
     """
     context = context or SceneContext()
     parts: list[str] = []
     if context.chapter_title.strip():
-        parts.append(_CHAPTER_PART.format(title=context.chapter_title.strip()))
+        parts.append(_CHAPTER_PART.format(title=_text(context.chapter_title.strip())))
     present = relevant_characters(sentence, context, characters)
     if present:
         lines = "\n".join(
-            _CHARACTER_LINE.format(name=name, description=description)
+            _CHARACTER_LINE.format(name=_attribute(name), description=_text(description))
             for name, description in present.items()
         )
         parts.append(_CHARACTERS_PART.format(characters=lines))
-    before = [s.strip() for s in context.before if s.strip()]
+    before = [_text(s.strip()) for s in context.before if s.strip()]
     if before:
         parts.append(_BEFORE_PART.format(sentences="\n".join(before)))
-    parts.append(_SENTENCE_PART.format(sentence=sentence.strip()))
-    after = [s.strip() for s in context.after if s.strip()]
+    parts.append(_SENTENCE_PART.format(sentence=_text(sentence.strip())))
+    after = [_text(s.strip()) for s in context.after if s.strip()]
     if after:
         parts.append(_AFTER_PART.format(sentences="\n".join(after)))
     return "\n".join(parts)
