@@ -186,6 +186,15 @@ def test_compare_one_unavailable_method_exits_non_zero_with_the_fix(
     assert "Traceback" not in result.output
 
 
+def test_compare_prints_no_terminal_escapes(in_tmp_cwd: Path) -> None:
+    result = invoke("compare", "The \x1b[31mrobot\x1b[0m stood\x07 in the factory.", "--llm",
+                    "keyword")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", result.output)
+    assert "Sentence: The robot stood in the factory." in result.stdout
+    assert "Prompt: robot stood, factory" in result.stdout
+
+
 def test_compare_ollama_model_not_pulled(in_tmp_cwd: Path, fake_ollama: FakeOllamaServer) -> None:
     result = invoke("compare", "--llm", "ollama", "--ollama-model", "mistral")
     assert result.exit_code == 1
@@ -382,6 +391,16 @@ def test_rows_for_a_run_that_stopped() -> None:
     page = render_html(data, rows)
     assert "no &lt;key&gt;" in page
     assert "The run stopped early" in page
+
+
+def test_the_page_drops_control_characters() -> None:
+    cell = Cell("haiku", "m", "a robot\x1b[31m red\x00\x7f", 1, 2, 0.5, Decimal("0.000001"))
+    row = Row(1, "I.\x0c Start", 1, "The\x07 robot \x1b]0;title\x07stood.\x9b", (cell,))
+    page = render_html(comparison_data([row], ("haiku",)), [row])
+    assert not re.search("[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f]", page)
+    assert "a robot red" in page
+    assert "The robot stood." in page
+    assert escape_html("a\tb\nc\x1b[0m") == "a b\nc"
 
 
 def test_escape_html() -> None:

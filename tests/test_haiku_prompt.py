@@ -273,6 +273,19 @@ def test_clean_reply_of_nothing_is_empty(reply: str) -> None:
     assert clean_reply(reply) == ""
 
 
+def test_control_characters_and_terminal_escapes_are_not_part_of_a_prompt(
+    fake_anthropic: FakeAnthropicServer,
+) -> None:
+    raw = "\x1b[2J\x1b]0;pwned\x07\x1b[31mred robot\x1b[0m,\x07 factory\x00\tsteel\x7f\x9b hall\r\n"
+    assert clean_reply(raw) == "red robot, factory steel hall"
+    fake_anthropic.reply(raw)
+    result = haiku()
+    assert result.prompt == "red robot, factory steel hall"
+    # Nor are they sent to the model: the novel's own stray controls are dropped too.
+    message = build_user_message("The \x1b[31mrobot\x1b[0m\x00 stood.\x07")
+    assert message == "<sentence>The robot stood.</sentence>"
+
+
 def test_design_document_function_returns_prompt_and_tokens(
     fake_anthropic: FakeAnthropicServer,
 ) -> None:

@@ -201,6 +201,14 @@ def test_clean_ollama_reply(reply: str, prompt: str) -> None:
     assert clean_ollama_reply(reply) == prompt
 
 
+def test_control_characters_in_a_local_reply_are_dropped(fake_ollama: FakeOllamaServer) -> None:
+    fake_ollama.reply("\x1b[1ma robot\x1b[0m\x08 in a\x00 factory\x1b[K")
+    assert generate_ollama_prompt(SENTENCE).prompt == "a robot in a factory"
+    fake_ollama.reply("\x1b[31m\x07\x1b[0m", times=2)  # only escapes: no prompt at all
+    with pytest.raises(EmptyReplyError):
+        generate_ollama_prompt(SENTENCE)
+
+
 def test_thinking_field_is_not_the_prompt(fake_ollama: FakeOllamaServer) -> None:
     fake_ollama.reply("a robot in a factory", thinking="I should describe the robot first.")
     assert generate_ollama_prompt(SENTENCE).prompt == "a robot in a factory"

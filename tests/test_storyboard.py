@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
@@ -109,6 +110,16 @@ def test_page_escapes_the_novel_and_the_prompts(tmp_path: Path) -> None:
     assert "Chapter 1: &lt;Storm&gt;" in page
     assert "<img" not in page  # nothing rendered yet
     assert page.count("No image rendered yet.") == 6
+
+
+def test_page_drops_control_characters(tmp_path: Path) -> None:
+    entries = [entry(1, 1, "keyword", "a robot\x1b[31m red\x00", "The\x07 robot\x7f stood.\x9b")]
+    write_manifest(tmp_path, entries, run={"methods": ["keyword"], "novel_title": "T\x1b[2J"},
+                   complete=True)  # fmt: skip
+    page = write_storyboard(tmp_path).read_text(encoding="utf-8")
+    assert not re.search("[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f]", page)
+    assert "a robot red" in page
+    assert "The robot stood." in page
 
 
 @pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")

@@ -33,7 +33,7 @@ from scenewright.errors import ScenewrightError, ScenewrightWarning
 from scenewright.fileio import dumps_json
 from scenewright.manifest import PromptEntry
 from scenewright.pipeline import LLM_CHOICES, IllustrateOptions, IllustrationRun
-from scenewright.prompt_generator import METHODS, check_method
+from scenewright.prompt_generator import METHODS, check_method, without_controls
 from scenewright.render import RenderReport, RenderSettings, TqdmRenderProgress
 from scenewright.scenes import Scene
 
@@ -571,7 +571,7 @@ def compare(
         else None
     )
     if not as_json:
-        click.echo(f"Sentence: {sentence}")
+        click.echo(f"Sentence: {without_controls(sentence)}")
     results: list[Cell] = []
     status = "failed"
     try:

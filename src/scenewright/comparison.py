@@ -7,7 +7,8 @@ holds a method's prompt with its tokens, time and cost, or why there is none (th
 could not run here, or failed for that sentence).
 
 Everything that came from the novel or a model (sentences, titles, prompts, errors) is
-escaped with ``escape_html`` before it goes into the page.
+escaped with ``escape_html`` before it goes into the page, which also drops control
+characters and terminal escapes.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from scenewright.prompt_generator import (
     SceneContext,
     check_method,
     generate_prompt,
+    without_controls,
 )
 from scenewright.scenes import Scene
 from scenewright.usage import format_usd
@@ -64,8 +66,10 @@ _COST_NOTES = {"keyword": "free", "ollama": "local, free"}
 
 
 def escape_html(text: object) -> str:
-    """``text`` safe inside HTML elements and quoted attributes: ``& < > " '`` escaped."""
-    return html.escape(str(text), quote=True)
+    """``text`` safe inside HTML elements and quoted attributes: ``& < > " '`` escaped,
+    control characters and terminal escapes dropped (tabs and line breaks kept).
+    """
+    return html.escape(without_controls(str(text), keep_lines=True), quote=True)
 
 
 @dataclass(frozen=True)

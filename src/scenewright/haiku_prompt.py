@@ -58,6 +58,7 @@ from scenewright.prompt_generator import (
     SceneContext,
     build_haiku_request,
     clean_reply,
+    without_controls,
 )
 from scenewright.usage import Usage
 
@@ -453,5 +454,5 @@ def generate_haiku_prompt(
 
 
 def _preview(sentence: str, limit: int = 80) -> str:
-    text = " ".join(sentence.split())
+    text = " ".join(without_controls(sentence).split())
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"

@@ -46,6 +46,7 @@ from scenewright.prompt_generator import (
     SceneContext,
     build_user_message,
     clean_reply,
+    without_controls,
 )
 from scenewright.usage import Usage
 
@@ -425,5 +426,5 @@ def _said(problems: list[str]) -> str:
 
 
 def _preview(sentence: str, limit: int = 80) -> str:
-    text = " ".join(sentence.split())
+    text = " ".join(without_controls(sentence).split())
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"

@@ -50,6 +50,7 @@ __all__ = [
     "generate_prompt",
     "generate_prompt_with_haiku",
     "relevant_characters",
+    "without_controls",
 ]
 
 # Every method, cheapest first: the order of the columns when methods are compared.
@@ -121,10 +122,11 @@ _CHARACTER_LINE = '<character name="{name}">{description}</character>'
 _BEFORE_PART = "<before>\n{sentences}\n</before>"
 _SENTENCE_PART = "<sentence>{sentence}</sentence>"
 _AFTER_PART = "<after>\n{sentences}\n</after>"
-# How the texts put between the tags are written: with &, < and > escaped (and " too in an
-# attribute), so that no sentence, title or description can close or open a tag. Part of
-# the version, as the same sentence makes another message under another scheme.
-_ESCAPING = 'xml-escaped: & < > in text; & < > " in attributes'
+# How the texts put between the tags are written: control characters dropped, then &, < and
+# > escaped (and " too in an attribute), so that no sentence, title or description can close
+# or open a tag. Part of the version, as the same sentence makes another message under
+# another scheme.
+_ESCAPING = 'controls dropped; xml-escaped: & < > in text; & < > " in attributes'
 _USER_MESSAGE_PARTS = (
     _CHAPTER_PART,
     _CHARACTERS_PART,
@@ -140,14 +142,43 @@ INSTRUCTIONS_VERSION = hashlib.sha256(
 ).hexdigest()[:12]
 
 
+# A terminal escape sequence, whole (CSI such as "\x1b[31m", OSC such as a window title
+# "\x1b]0;...\x07", or a two-character one), so that no "[31m" is left behind.
+_TERMINAL_ESCAPE = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -/]*[0-~]?)"
+)
+# C0 controls, DEL and C1 controls.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Controls that break a line: kept as line breaks when lines are kept.
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85")
+
+
+def without_controls(text: str, *, keep_lines: bool = False) -> str:
+    """``text`` without terminal escape sequences and control characters.
+
+    A control that is white space (a tab, a line break) becomes a space, or a line break
+    when ``keep_lines`` and it breaks a line; every other one (NUL, BEL, ESC, DEL, C1
+    controls) is dropped. A model's reply or a novel can hold them, and printed raw they
+    would drive the terminal (clear it, retitle it, recolour it) or corrupt a page.
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        char = match.group()
+        if not char.isspace():
+            return ""
+        return "\n" if keep_lines and char in _LINE_BREAKS else " "
+
+    return _CONTROL.sub(replace, _TERMINAL_ESCAPE.sub("", text))
+
+
 def _text(value: str) -> str:
-    """``value`` safe between the message's tags: ``&``, ``<`` and ``>`` escaped."""
-    return _xml_escape(value)
+    """``value`` safe between the message's tags: controls dropped, ``& < >`` escaped."""
+    return _xml_escape(without_controls(value, keep_lines=True))
 
 
 def _attribute(value: str) -> str:
     """``value`` safe inside a double-quoted attribute of the message."""
-    return _xml_escape(value, {'"': "&quot;"})
+    return _xml_escape(without_controls(value), {'"': "&quot;"})
 
 
 def relevant_characters(
@@ -262,9 +293,10 @@ _QUOTE_PAIRS = {
 
 
 def clean_reply(text: str) -> str:
-    """The prompt in a model's reply: labels, code fences, wrapping quotes and line
-    breaks removed. ``""`` if nothing is left.
+    """The prompt in a model's reply: terminal escapes and control characters, labels,
+    code fences, wrapping quotes and line breaks removed. ``""`` if nothing is left.
     """
+    text = without_controls(text, keep_lines=True)
     text = _FENCE.sub("", text.strip()).strip()
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     # "Here is a prompt for this scene:" on a line of its own introduces the prompt.
@@ -311,7 +343,8 @@ def generate_prompt(
         from scenewright.keyword_prompt import keyword_prompt
 
         started = time.perf_counter()
-        prompt = keyword_prompt(sentence, context=context, characters=characters)
+        # A terminal escape in the novel would otherwise leave words such as "31mrobot".
+        prompt = keyword_prompt(without_controls(sentence), context=context, characters=characters)
         return PromptResult(
             prompt=prompt,
             method="keyword",

@@ -8,7 +8,8 @@ at any time.
 
 It opens from the file system with no server: images are relative links, the styles are
 inline, and there are no scripts and no remote assets (its Content-Security-Policy
-forbids both). Everything that came from the novel or from a model is HTML-escaped.
+forbids both). Everything that came from the novel or from a model is HTML-escaped, with
+its control characters and terminal escapes dropped.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from scenewright import __version__
 from scenewright.errors import ConfigError
 from scenewright.fileio import atomic_write_text, read_json
 from scenewright.manifest import MANIFEST_FILENAME, RUN_FILENAME, SENTENCES_FILENAME, PromptEntry
+from scenewright.prompt_generator import without_controls
 from scenewright.render import IMAGES_MANIFEST_FILENAME, read_images_manifest
 from scenewright.usage import format_usd
 
@@ -34,8 +36,10 @@ STORYBOARD_FILENAME = "storyboard.html"
 
 
 def escape(text: object) -> str:
-    """``text`` safe inside HTML elements and quoted attributes."""
-    return html.escape(str(text), quote=True)
+    """``text`` safe inside HTML elements and quoted attributes, without control
+    characters or terminal escapes (tabs and line breaks are kept).
+    """
+    return html.escape(without_controls(str(text), keep_lines=True), quote=True)
 
 
 @dataclass(frozen=True)
