@@ -195,6 +195,32 @@ def test_compare_prints_no_terminal_escapes(in_tmp_cwd: Path) -> None:
     assert "Prompt: robot stood, factory" in result.stdout
 
 
+@pytest.mark.parametrize("empty", ["", " "])
+@pytest.mark.parametrize(
+    ("option", "fix"),
+    [
+        ("--ollama-model", "Leave out --ollama-model to use 'llama3.2'"),
+        ("--model", "Leave out --model to use 'claude-haiku-5-5'"),
+    ],
+)
+def test_an_empty_model_option_is_an_error_not_the_default(
+    in_tmp_cwd: Path,
+    fake_anthropic: FakeAnthropicServer,
+    fake_ollama: FakeOllamaServer,
+    option: str,
+    empty: str,
+    fix: str,
+) -> None:
+    for command in (["compare"], ["illustrate", "--sample", "--llm", "compare", "--dry-run"]):
+        result = invoke(*command, option, empty)
+        assert result.exit_code == 1, result.output
+        assert "is empty" in result.stderr and fix in result.stderr
+        assert "Traceback" not in result.output
+    # Nothing ran: the error comes before any prompt.
+    assert not fake_ollama.generation_requests
+    assert not fake_anthropic.message_requests
+
+
 def test_compare_ollama_model_not_pulled(in_tmp_cwd: Path, fake_ollama: FakeOllamaServer) -> None:
     result = invoke("compare", "--llm", "ollama", "--ollama-model", "mistral")
     assert result.exit_code == 1

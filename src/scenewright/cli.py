@@ -33,7 +33,13 @@ from scenewright.errors import ScenewrightError, ScenewrightWarning
 from scenewright.fileio import dumps_json
 from scenewright.manifest import PromptEntry
 from scenewright.pipeline import LLM_CHOICES, IllustrateOptions, IllustrationRun
-from scenewright.prompt_generator import METHODS, check_method, without_controls
+from scenewright.prompt_generator import (
+    METHODS,
+    check_method,
+    haiku_model_name,
+    ollama_model_name,
+    without_controls,
+)
 from scenewright.render import RenderReport, RenderSettings, TqdmRenderProgress
 from scenewright.scenes import Scene
 
@@ -542,9 +548,12 @@ def compare(
     strict = llm != "all"  # the method asked for alone must run, or the command fails
     sheet = load_characters(characters) if characters else {}
     context = context_from_passage(sentence, passage, chapter_title)
+    # Only a missing --model or --ollama-model means the default; an empty one is an error.
     models = {
-        "haiku": model or config.DEFAULT_HAIKU_MODEL,
-        "ollama": ollama_model or config.DEFAULT_OLLAMA_MODEL,
+        "haiku": haiku_model_name(model) if "haiku" in methods else config.DEFAULT_HAIKU_MODEL,
+        "ollama": ollama_model_name(ollama_model)
+        if "ollama" in methods
+        else config.DEFAULT_OLLAMA_MODEL,
     }
     unavailable: dict[str, str] = {}
     for method in methods:

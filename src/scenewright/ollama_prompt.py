@@ -46,6 +46,7 @@ from scenewright.prompt_generator import (
     SceneContext,
     build_user_message,
     clean_reply,
+    ollama_model_name,
     without_controls,
 )
 from scenewright.usage import Usage
@@ -184,13 +185,7 @@ def _where(client: ollama.Client | None) -> str:
 
 
 def _model_name(model: str | None) -> str:
-    model = config.DEFAULT_OLLAMA_MODEL if model is None else model.strip()
-    if not model:
-        raise ConfigError(
-            "The Ollama model name is empty. Leave out --ollama-model to use "
-            f"{config.DEFAULT_OLLAMA_MODEL!r}."
-        )
-    return model
+    return ollama_model_name(model)
 
 
 def _tagged(name: str) -> str:

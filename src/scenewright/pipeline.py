@@ -70,6 +70,7 @@ from scenewright.prompt_generator import (
     build_user_message,
     check_method,
     generate_prompt,
+    ollama_model_name,
 )
 from scenewright.render import RenderProgress, RenderReport, RenderSettings
 from scenewright.render import prepare as prepare_render
@@ -192,9 +193,8 @@ class IllustrationRun:
             )
         self.ollama_model: str | None = None
         if "ollama" in self.methods:
-            self.ollama_model = (
-                self.options.ollama_model or config.DEFAULT_OLLAMA_MODEL
-            ).strip() or config.DEFAULT_OLLAMA_MODEL
+            # Only a missing --ollama-model means the default; an empty one is an error.
+            self.ollama_model = ollama_model_name(self.options.ollama_model)
         self.novel = read_novel(self.novel_path)
         self.chapters = select_chapters(self.novel, self.options.chapters)
         self.characters: Mapping[str, str] = (

@@ -49,6 +49,8 @@ __all__ = [
     "clean_reply",
     "generate_prompt",
     "generate_prompt_with_haiku",
+    "haiku_model_name",
+    "ollama_model_name",
     "relevant_characters",
     "without_controls",
 ]
@@ -313,6 +315,38 @@ def clean_reply(text: str) -> str:
     return " ".join(text.split()).strip(" ,")
 
 
+def haiku_model_name(model: str | None) -> str:
+    """The Claude model a run uses: ``model`` without surrounding spaces, or
+    ``config.DEFAULT_HAIKU_MODEL`` when none is given. Only leaving ``--model`` out means
+    the default: an empty name is an error.
+    """
+    if model is None:
+        return config.DEFAULT_HAIKU_MODEL
+    name = model.strip()
+    if not name:
+        raise ConfigError(
+            f"The model name is empty. Leave out --model to use {config.DEFAULT_HAIKU_MODEL!r}, "
+            "or give a model id such as that one."
+        )
+    return name
+
+
+def ollama_model_name(model: str | None) -> str:
+    """The Ollama model a run uses: ``model`` without surrounding spaces, or
+    ``config.DEFAULT_OLLAMA_MODEL`` when none is given. Only leaving ``--ollama-model``
+    out means the default: an empty name is an error.
+    """
+    if model is None:
+        return config.DEFAULT_OLLAMA_MODEL
+    name = model.strip()
+    if not name:
+        raise ConfigError(
+            "The Ollama model name is empty. Leave out --ollama-model to use "
+            f"{config.DEFAULT_OLLAMA_MODEL!r}, or name a model Ollama has (`ollama list`)."
+        )
+    return name
+
+
 def generate_prompt(
     sentence: str,
     *,
@@ -404,7 +438,7 @@ def check_method(
         if client is None:
             check_api_key()
             check_base_url()
-        pricing.check_model(model or config.DEFAULT_HAIKU_MODEL)
+        pricing.check_model(haiku_model_name(model))
         return
     raise ConfigError(f"Unknown prompt method {method!r}. Use one of: {', '.join(METHODS)}.")
 
