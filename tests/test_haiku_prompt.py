@@ -167,6 +167,29 @@ def test_an_empty_reply_is_still_recorded_because_it_is_billed(
         assert (call.input_tokens, call.output_tokens) == (300, 1)
 
 
+def test_a_refusal_is_no_prompt_and_is_still_recorded(
+    fake_anthropic: FakeAnthropicServer,
+) -> None:
+    fake_anthropic.reply(
+        "I cannot help with that.", stop_reason="refusal", usage={"output_tokens": 7}
+    )
+    with CostTracker("test_haiku") as tracker:
+        with pytest.raises(EmptyReplyError) as caught:
+            generate_prompt(SENTENCE, method="haiku", cost_tracker=tracker)
+        [call] = tracker.calls
+        assert call.output_tokens == 7  # billed all the same
+    message = str(caught.value)
+    assert "declined" in message and "refusal" in message
+    assert "I cannot help" not in message
+    assert "--llm keyword" in message
+
+
+def test_a_reply_cut_off_at_max_tokens_is_kept(fake_anthropic: FakeAnthropicServer) -> None:
+    fake_anthropic.reply("a lighthouse keeper on a cliff, storm, crashing waves, gulls",
+                         stop_reason="max_tokens")  # fmt: skip
+    assert haiku().prompt == "a lighthouse keeper on a cliff, storm, crashing waves, gulls"
+
+
 def test_the_request_carries_instructions_context_and_characters(
     fake_anthropic: FakeAnthropicServer,
 ) -> None:

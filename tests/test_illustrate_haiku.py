@@ -107,6 +107,27 @@ def test_a_failing_run_keeps_what_it_paid_for_and_resumes(
     assert [s["api_calls"] for s in sessions] == [3, len(manifest["entries"]) - 3]
 
 
+def test_a_refusal_is_not_cached_and_is_asked_for_again(
+    in_tmp_cwd: Path, costs_dir: Path, fake_anthropic: FakeAnthropicServer
+) -> None:
+    fake_anthropic.reply(times=2)
+    fake_anthropic.reply("I cannot help with that.", stop_reason="refusal")
+    result = invoke("illustrate", "--sample", "--chapters", "1", "--llm", "haiku", "--dry-run")
+    assert result.exit_code == 1
+    assert "declined" in result.stderr and "Traceback" not in result.output
+    out = in_tmp_cwd / "scenewright-out/sample"
+    cache = (out / "prompt_cache.jsonl").read_text(encoding="utf-8")
+    assert "I cannot help" not in cache and len(cache.splitlines()) == 2
+    assert ledger(costs_dir)["sessions"][0]["api_calls"] == 3  # the refusal was billed
+
+    fake_anthropic.clear()
+    again = invoke("illustrate", "--sample", "--chapters", "1", "--llm", "haiku", "--dry-run")
+    assert again.exit_code == 0, again.output
+    entries = json.loads((out / "prompts.json").read_text())["entries"]
+    assert [e["reused"] for e in entries[:3]] == [True, True, False]
+    assert all("I cannot help" not in e["prompt"] for e in entries)
+
+
 def test_retired_model_is_a_clear_error_and_costs_nothing(
     in_tmp_cwd: Path, costs_dir: Path, fake_anthropic: FakeAnthropicServer
 ) -> None:

@@ -7,7 +7,10 @@ Whatever still fails becomes a ``PromptError`` subclass whose message says what 
 
 Money: a call that fails is not billed and records nothing. A call that returns is
 billed, so its usage is recorded with ``cost_tracker.add_api_call`` even when its
-reply holds no usable prompt (``EmptyReplyError`` is raised after recording). A call
+reply holds no usable prompt (``EmptyReplyError`` is raised after recording): an empty
+reply, or a refusal (``stop_reason == "refusal"``), whose text is an apology, not a
+prompt. A reply cut off at ``max_tokens`` is kept: its start is a usable prompt, and
+the instructions ask for far fewer words than the limit allows. A call
 made without a ``cost_tracker`` is recorded all the same, in the per-process session
 ``DEFAULT_SESSION_NAME`` (see ``default_cost_tracker``): no paid call goes unrecorded.
 """
@@ -433,6 +436,16 @@ def generate_haiku_prompt(
 
     cost, session = _record(message, model, cost_tracker)
 
+    if message.stop_reason == "refusal":
+        # Its text ("I cannot help with that.") is no prompt: never returned, so never cached.
+        raise EmptyReplyError(
+            f"{model} declined to write a prompt (stop reason: refusal), so there is no "
+            f"usable prompt for the sentence {_preview(sentence)!r}. The call was billed and "
+            "is recorded in the cost session "
+            f"{session!r}; nothing was kept for this sentence, so the next run asks again. "
+            "Use --llm keyword for this text, or --llm compare to get the other methods' "
+            "prompts for it."
+        )
     prompt = clean_reply(reply_text(message))
     if not prompt:
         stop = f" (stop reason: {message.stop_reason})" if message.stop_reason else ""
