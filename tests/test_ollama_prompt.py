@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
+import threading
 import time
+from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import ollama
 import pytest
@@ -97,6 +102,40 @@ def test_a_listen_address_in_ollama_host_is_explained(
     with pytest.raises(ServiceError) as caught:
         check_ollama()
     assert "set it to 127.0.0.1:11434" in str(caught.value)
+
+
+class _QuietFileServer(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def not_ollama(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """`python -m http.server` on 127.0.0.1, with OLLAMA_HOST pointing at it."""
+    handler = functools.partial(_QuietFileServer, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02})
+    thread.start()
+    host = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("OLLAMA_HOST", host)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    try:
+        yield host
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_a_server_that_is_not_ollama_is_not_asked_to_pull(not_ollama: str) -> None:
+    for attempt in (check_ollama, lambda: generate_ollama_prompt(SENTENCE)):
+        with pytest.raises(ServiceError) as caught:
+            attempt()
+        message = str(caught.value)
+        assert f"The server at {not_ollama} does not answer like Ollama" in message
+        assert "OLLAMA_HOST" in message
+        assert "ollama pull" not in message
+        assert "does not have the model" not in message
 
 
 def test_model_not_pulled_says_ollama_pull(fake_ollama: FakeOllamaServer) -> None:

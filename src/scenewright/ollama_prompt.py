@@ -230,6 +230,19 @@ def _not_pulled(where: str, model: str, available: list[str] | None = None) -> M
     )
 
 
+def _not_ollama(where: str, detail: str) -> ServiceError:
+    return ServiceError(
+        f"The server at {where} does not answer like Ollama ({detail}). If another program "
+        f"uses that address, set {config.OLLAMA_HOST_ENV} to where Ollama listens, or unset "
+        f"it to use {config.DEFAULT_OLLAMA_HOST}. If it is Ollama, update it ({DOWNLOAD_URL})."
+    )
+
+
+def _shortened(text: str, limit: int = 300) -> str:
+    text = " ".join(without_controls(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
 def _timed_out(where: str, model: str) -> ServiceError:
     return ServiceError(
         f"Ollama at {where} did not finish a prompt with {model!r} within "
@@ -245,8 +258,13 @@ def _translate(err: Exception, where: str, model: str) -> PromptError:
     if isinstance(err, ollama.ResponseError):
         detail = err.error.strip() if isinstance(err.error, str) else str(err.error)
         status = f"{err.status_code} " if err.status_code > 0 else ""
-        if err.status_code == 404 or "not found" in detail.lower():
-            return _not_pulled(where, model)
+        if "not found" in detail.lower() and "model" in detail.lower():
+            return _not_pulled(where, model)  # "model 'x' not found", Ollama's own words
+        if err.status_code in (404, 405, 501) or detail.startswith("<"):
+            # A route or method it does not know, or a web page: not Ollama (whose errors
+            # are JSON), or one too old for /api/chat.
+            return _not_ollama(where, f"it answered {status}to /api/chat")
+        detail = _shortened(detail)
         if "memory" in detail.lower():
             return ServiceError(
                 f"Ollama at {where} cannot run {model!r}: {detail}. Choose a smaller model "
@@ -294,13 +312,23 @@ def check_ollama(model: str | None = None, *, client: ollama.Client | None = Non
     where = _where(active)
     try:
         listing = active.list()
+    except ollama.ResponseError as err:
+        if err.status_code in (400, 404, 405):
+            # Every Ollama lists its models at /api/tags: this is another program (a web
+            # server answering 404, a proxy refusing plain http with 400).
+            raise _not_ollama(where, f"it answered {err.status_code} to /api/tags") from None
+        raise _translate(err, where, model) from None
+    except httpx.RemoteProtocolError:
+        # An https server hangs up on a plain http request without a word.
+        raise _not_ollama(
+            where,
+            "it closed the connection without an answer; if it speaks only https, start "
+            f"{config.OLLAMA_HOST_ENV} with https://",
+        ) from None
     except _CLIENT_ERRORS as err:
         raise _translate(err, where, model) from None
     except ValueError:
-        raise ServiceError(
-            f"The server at {where} does not answer like Ollama. If another program uses "
-            f"that address, set {config.OLLAMA_HOST_ENV} to where Ollama listens."
-        ) from None
+        raise _not_ollama(where, "its answer to /api/tags is not Ollama's JSON") from None
     names = [m.model for m in listing.models if m.model]
     if _tagged(model) not in {_tagged(name) for name in names}:
         raise _not_pulled(where, model, names)
