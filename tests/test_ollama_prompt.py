@@ -138,6 +138,32 @@ def test_a_server_that_is_not_ollama_is_not_asked_to_pull(not_ollama: str) -> No
         assert "does not have the model" not in message
 
 
+def test_a_host_that_cannot_be_found_is_not_called_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", "http://no-such-host.invalid:11434")
+    with pytest.raises(ServiceError) as caught:
+        check_ollama()
+    message = str(caught.value)
+    assert "host not found" in message
+    assert "'no-such-host.invalid'" in message
+    assert "check OLLAMA_HOST" in message
+    assert "refused" not in message
+
+
+def test_https_to_a_plain_http_server_says_so(
+    fake_ollama: FakeOllamaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", f"https://127.0.0.1:{fake_ollama.port}")
+    for attempt in (check_ollama, lambda: generate_ollama_prompt(SENTENCE)):
+        with pytest.raises(ServiceError) as caught:
+            attempt()
+        message = str(caught.value)
+        assert "speaks plain http" in message
+        assert f"set OLLAMA_HOST to http://127.0.0.1:{fake_ollama.port}" in message
+        assert "refused" not in message
+
+
 def test_model_not_pulled_says_ollama_pull(fake_ollama: FakeOllamaServer) -> None:
     with pytest.raises(ModelNotFoundError) as caught:
         check_ollama("mistral")

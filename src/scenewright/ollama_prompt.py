@@ -23,6 +23,8 @@ import atexit
 import ipaddress
 import os
 import re
+import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -243,6 +245,57 @@ def _shortened(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
+def _causes(err: BaseException) -> list[BaseException]:
+    """``err`` and what lies under it, outermost first. The ollama client raises its own
+    ConnectionError ``from None``, which hides httpx's error but keeps it as the context.
+    """
+    chain: list[BaseException] = []
+    current: BaseException | None = err
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _connection_failed(err: BaseException, where: str, model: str) -> ServiceError:
+    """Why a connection to ``where`` failed, told apart: no such host, https spoken to a
+    plain http server, an untrusted certificate, or nothing listening.
+    """
+    chain = _causes(err)
+    innermost = chain[-1]
+    detail = (
+        innermost.strerror
+        if isinstance(innermost, OSError) and innermost.strerror
+        else str(innermost) or type(innermost).__name__
+    )
+    url = urllib.parse.urlsplit(where)
+    host = _host_of(where)
+    if any(isinstance(cause, socket.gaierror) for cause in chain):
+        return ServiceError(
+            f"Cannot reach Ollama at {where}: host not found ({detail}): {host!r} is not a "
+            f"name this computer can look up. Please check {config.OLLAMA_HOST_ENV} (it is "
+            f"{os.environ.get(config.OLLAMA_HOST_ENV, '')!r}) for a typing mistake, or unset "
+            f"it to use {config.DEFAULT_OLLAMA_HOST}."
+        )
+    if any(isinstance(cause, ssl.SSLCertVerificationError) for cause in chain):
+        return ServiceError(
+            f"Cannot reach Ollama at {where}: the server's https certificate is not trusted "
+            f"here ({detail}). Add its certificate authority to this computer's trusted ones, "
+            f"or, if Ollama runs on this computer, set {config.OLLAMA_HOST_ENV} to its plain "
+            f"http address, e.g. {config.DEFAULT_OLLAMA_HOST}."
+        )
+    if any(isinstance(cause, ssl.SSLError) for cause in chain):
+        port = f":{url.port}" if url.port else ""
+        return ServiceError(
+            f"Cannot reach Ollama at {where}: an https connection failed ({detail}), as the "
+            "server there speaks plain http (Ollama itself serves http, not https). Please "
+            f"set {config.OLLAMA_HOST_ENV} to http://{url.hostname}{port}, or to the https "
+            "address of a proxy in front of Ollama."
+        )
+    reason = "no answer to the connection" if isinstance(err, httpx.ConnectTimeout) else detail
+    return _not_running(where, model, reason.lower() if reason[:1].isupper() else reason)
+
+
 def _timed_out(where: str, model: str) -> ServiceError:
     return ServiceError(
         f"Ollama at {where} did not finish a prompt with {model!r} within "
@@ -282,10 +335,8 @@ def _translate(err: Exception, where: str, model: str) -> PromptError:
             "Check the model name given with --ollama-model, or update Ollama "
             f"({DOWNLOAD_URL})."
         )
-    if isinstance(err, httpx.ConnectTimeout):
-        return _not_running(where, model, "no answer to the connection")
-    if isinstance(err, (ConnectionError, httpx.ConnectError)):
-        return _not_running(where, model, "connection refused")
+    if isinstance(err, (ConnectionError, httpx.ConnectError, httpx.ConnectTimeout)):
+        return _connection_failed(err, where, model)
     if isinstance(err, httpx.TimeoutException):
         return _timed_out(where, model)
     if isinstance(err, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
