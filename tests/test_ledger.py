@@ -171,7 +171,7 @@ CORRUPT = {
     ),
     "bool": (DOCUMENT_LEDGER.replace('"api_calls": 10', '"api_calls": true').encode(), "api_calls"),
     "string cost": (
-        DOCUMENT_LEDGER.replace('"cost_usd": 0.008', '"cost_usd": "0.008"').encode(),
+        DOCUMENT_LEDGER.replace('"cost_usd": 0.008', '"cost_usd": "eight cents"').encode(),
         "cost_usd",
     ),
     "nan": (DOCUMENT_LEDGER.replace("0.024", "NaN").encode(), "not valid JSON"),
@@ -181,7 +181,10 @@ CORRUPT = {
         ).encode(),
         "total_output_tokens",
     ),
-    "absurd cost": (DOCUMENT_LEDGER.replace("0.008", "1e400").encode(), "sessions[0].cost_usd"),
+    "absurd cost": (
+        DOCUMENT_LEDGER.replace("0.008", "1e400").encode(),
+        "sessions[0].cost_usd is Decimal('1E+400'), too large (over $1,000,000,000,000)",
+    ),
     "deep": (b"[" * 100_000 + b"]" * 100_000, "not valid JSON"),
     "huge int": (
         DOCUMENT_LEDGER.replace("15000", "1" * 5000).encode(),
@@ -512,8 +515,12 @@ def test_repair_rebuilds_wrong_totals_and_keeps_a_backup(costs_dir: Path) -> Non
     path.write_text(json.dumps(doc), encoding="utf-8")
     with pytest.raises(LedgerCorruptError):
         Ledger().read()
-    report = repair_ledger()
+    with pytest.raises(LedgerCorruptError, match=r"total_cost_usd = 'lots'.*--reset-corrupt"):
+        repair_ledger()  # the recorded total may hold money: never dropped unasked
+    assert json.loads(path.read_text(encoding="utf-8")) == doc
+    report = repair_ledger(reset_corrupt=True)
     assert report.changed
+    assert any("total_cost_usd = 'lots'" in line for line in report.lines())
     assert report.backup is not None
     assert json.loads(report.backup.read_text(encoding="utf-8")) == doc
     data = Ledger().read()
@@ -626,3 +633,52 @@ def test_a_kill_at_any_moment_leaves_a_valid_consistent_ledger(costs_dir: Path) 
     for session in sessions:
         assert session["input_tokens"] in (550, 1150)
     assert not list(costs_dir.glob("journal-*"))
+
+
+@pytest.mark.parametrize("total", ["0.024", " 0.024 ", "2.4e-2"])
+def test_money_as_a_quoted_decimal_string_is_read_exactly(costs_dir: Path, total: str) -> None:
+    path = costs_dir / config.LEDGER_FILENAME
+    doc = {
+        "total_input_tokens": 15000,
+        "total_output_tokens": 3000,
+        "total_cost_usd": total,
+        "sessions": [],
+    }
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    data = Ledger().read()
+    assert data["total_cost_usd"] == Decimal("0.024")
+    report = repair_ledger()  # the recorded $0.024 survives, as unitemised usage
+    assert report.new_totals[2] == Decimal("0.024")
+    assert Ledger().read()["total_cost_usd"] == Decimal("0.024")
+    path.write_text(DOCUMENT_LEDGER.replace("0.008", '"0.008"'), encoding="utf-8")
+    assert Ledger().read()["sessions"][-1]["cost_usd"] == Decimal("0.008")
+
+
+@pytest.mark.parametrize("total", [-1, "-0.5", "NaN", "1e13"])
+def test_repair_never_drops_an_unreadable_total_unasked(costs_dir: Path, total: Any) -> None:
+    path = costs_dir / config.LEDGER_FILENAME
+    doc = json.loads(DOCUMENT_LEDGER)
+    doc["total_cost_usd"] = total
+    original = json.dumps(doc)
+    path.write_text(original, encoding="utf-8")
+    with pytest.raises(LedgerCorruptError, match="--reset-corrupt") as caught:
+        Ledger().read()
+    assert "costs repair` to rebuild" not in str(caught.value)
+    with pytest.raises(LedgerCorruptError, match="total_cost_usd"):
+        repair_ledger()
+    assert path.read_text(encoding="utf-8") == original
+    report = repair_ledger(reset_corrupt=True)
+    assert any("total_cost_usd" in line and "dropped" in line for line in report.lines())
+    assert Ledger().read()["total_cost_usd"] == Decimal("0.008")
+
+
+def test_the_ledger_never_writes_a_total_its_reader_rejects(costs_dir: Path) -> None:
+    big = Decimal(10) ** 12 - 1
+    Ledger().upsert_session(
+        {**json.loads(DOCUMENT_LEDGER)["sessions"][0], "session_id": "a", "cost_usd": big}
+    )
+    with pytest.raises(LedgerError, match=r"too large \(over \$1,000,000,000,000\)"):
+        Ledger().upsert_session(
+            {**json.loads(DOCUMENT_LEDGER)["sessions"][0], "session_id": "b", "cost_usd": big}
+        )
+    assert [s["session_id"] for s in Ledger().read()["sessions"]] == ["a"]

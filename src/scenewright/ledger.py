@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import time
 import uuid
@@ -78,6 +79,7 @@ __all__ = [
     "ensure_costs_dir",
     "fold_orphaned_journals",
     "now_local",
+    "parse_money",
     "repair_ledger",
 ]
 
@@ -171,14 +173,42 @@ def _is_count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _is_money(value: object) -> bool:
-    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
-        return False
-    if isinstance(value, Decimal) and not value.is_finite():
-        return False
+def parse_money(value: object) -> Decimal | None:
+    """``value`` as an exact amount of US dollars, or None if it is not one the ledger holds.
+
+    Money is a JSON number, or a quoted decimal string such as ``"0.024"`` (as a hand edit
+    or another tool may write it), read exactly; it must be finite, >= 0 and under
+    ``_MAX_USD``.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        # Plain decimal notation only: no "NaN", "Infinity", "1_000" or hex.
+        if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", text):
+            return None
+        value = Decimal(text)
+    if isinstance(value, int):
+        value = Decimal(value)
+    if not isinstance(value, Decimal) or not value.is_finite():
+        return None
     # A trillion dollars is no hobbyist's spend; larger numbers are damage, and would not fit
     # the six-decimal formatting either.
-    return 0 <= value < _MAX_USD
+    return value if 0 <= value < _MAX_USD else None
+
+
+def _is_money(value: object) -> bool:
+    return parse_money(value) is not None
+
+
+def _money_problem(value: object) -> str:
+    """Why ``value`` is not money, in words, for the messages that name it."""
+    if isinstance(value, (int, str, Decimal)) and not isinstance(value, bool):
+        with contextlib.suppress(ArithmeticError, ValueError):
+            amount = Decimal(value.strip() if isinstance(value, str) else value)
+            if amount.is_finite() and amount >= _MAX_USD:
+                return f"too large (over ${_MAX_USD:,.0f})"
+    return "not an amount >= 0"
 
 
 def _session_problem(session: object, index: int) -> str | None:
@@ -199,7 +229,10 @@ def _session_problem(session: object, index: int) -> str | None:
     if "cost_usd" not in session:
         return f"{where} has no 'cost_usd'"
     if not _is_money(session["cost_usd"]):
-        return f"{where}.cost_usd is {_describe(session['cost_usd'])}, not an amount >= 0"
+        return (
+            f"{where}.cost_usd is {_describe(session['cost_usd'])}, "
+            f"{_money_problem(session['cost_usd'])}"
+        )
     for key in _OPTIONAL_SESSION_STRS:
         if key in session and not isinstance(session[key], str):
             return f"{where}.{key} is {_describe(session[key])}, not a string"
@@ -223,7 +256,10 @@ def _top_problem(data: object) -> str | None:
         if key in data and not _is_count(data[key]):
             return f"has {key} = {_describe(data[key])}, not a whole number >= 0"
     if not _is_money(data["total_cost_usd"]):
-        return f"has total_cost_usd = {_describe(data['total_cost_usd'])}, not an amount >= 0"
+        return (
+            f"has total_cost_usd = {_describe(data['total_cost_usd'])}, "
+            f"{_money_problem(data['total_cost_usd'])}"
+        )
     if not isinstance(data["sessions"], list):
         return f"has sessions = {_describe(data['sessions'])}, not a list"
     return None
@@ -249,6 +285,9 @@ REPAIR_COMMAND = "scenewright costs repair"
 # from readable sessions, but refuses to drop anything, so unreadable sessions or an
 # unreadable file need --reset-corrupt or a hand edit. Each message names only what works.
 _TOTALS, _SESSIONS, _FILE = "totals", "sessions", "file"
+# A recorded total cost that cannot be read as money: rebuilding it from the sessions could
+# drop money that the sessions do not itemise, so only --reset-corrupt (or a hand edit) does.
+_MONEY_TOTAL = "money total"
 
 
 def _fix_text(kind: str) -> str:
@@ -257,6 +296,14 @@ def _fix_text(kind: str) -> str:
         return (
             f"{kept} Run `{REPAIR_COMMAND}` to rebuild the totals from the sessions (it keeps "
             "a dated backup of the file first), or correct the totals in a text editor."
+        )
+    if kind == _MONEY_TOTAL:
+        return (
+            f"{kept} Correct total_cost_usd in a text editor (keep a copy first; write the "
+            'amount as a number such as 0.024 or a quoted decimal such as "0.024"), or run '
+            f"`{REPAIR_COMMAND} --reset-corrupt`, which keeps a dated backup of the file and "
+            "then sets the total cost to the sum of the sessions' costs, dropping the recorded "
+            "total (it stays only in the backup)."
         )
     if kind == _SESSIONS:
         return (
@@ -278,8 +325,11 @@ def _corrupt(path: Path, problem: str, kind: str = _FILE) -> LedgerCorruptError:
 # --- Ledger data ------------------------------------------------------------------------------
 
 
-def _money(value: int | Decimal) -> Decimal:
-    return Decimal(value)
+def _money(value: int | Decimal | str) -> Decimal:
+    amount = parse_money(value)
+    if amount is None:
+        raise ValueError(f"not an amount of money: {value!r}")
+    return amount
 
 
 def _sums(sessions: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -384,8 +434,21 @@ def _validated(path: Path, data: Any) -> dict[str, Any]:
     if problem is None:
         problem = _duplicate_problem(data["sessions"])
     if problem is not None:
+        if kind == _TOTALS and "total_cost_usd" in data and not _is_money(data["total_cost_usd"]):
+            kind = _MONEY_TOTAL
         raise _corrupt(path, problem, kind)
     result: dict[str, Any] = data
+    # Money written as a quoted decimal string is read as the exact Decimal it spells.
+    result["total_cost_usd"] = _money(result["total_cost_usd"])
+    for session in result["sessions"]:
+        session["cost_usd"] = _money(session["cost_usd"])
+        models = session.get("models")
+        if isinstance(models, dict):
+            for per in models.values():
+                if isinstance(per, dict) and isinstance(per.get("cost_usd"), str):
+                    amount = parse_money(per["cost_usd"])
+                    if amount is not None:
+                        per["cost_usd"] = amount
     return result
 
 
@@ -473,6 +536,15 @@ class Ledger:
 
     def _write(self, data: dict[str, Any]) -> dict[str, Any]:
         data = _with_totals({**data, "updated": now_local()})
+        total = data["total_cost_usd"]
+        if not _is_money(total):
+            # Never write a total that the reader would reject as damage.
+            raise LedgerError(
+                f"Cannot write the cost ledger {self.path}: its total cost would be "
+                f"{format_usd(total)} USD, {_money_problem(total)}"
+                ", which the ledger does not hold. The previous ledger is unchanged; check the "
+                "sessions' cost_usd values in it and correct the one that is wrong."
+            )
         try:
             atomic_write_text(self.path, dumps_json(data, pretty=True) + "\n")
         except OSError as error:
@@ -939,7 +1011,7 @@ class RepairReport:
             return [f"There is no cost ledger at {self.path} yet; nothing to repair."]
         out = [f"Cost ledger: {self.path}"]
         if self.sessions_set_aside:
-            out.append(f"Set aside {len(self.sessions_set_aside)} unreadable session(s):")
+            out.append(f"Set aside {len(self.sessions_set_aside)} unreadable part(s):")
             out.extend(f"  {problem}" for problem in self.sessions_set_aside)
         if self.backup is not None:
             out.append(f"The previous file is kept as {self.backup}")
@@ -1030,6 +1102,16 @@ def repair_ledger(
         for key in _TOP_INTS:
             if not _is_count(extra.get(key)):
                 extra[key] = 0
+        if "total_cost_usd" in extra and not _is_money(extra["total_cost_usd"]):
+            # Never dropped silently: it may hold money that the sessions do not itemise.
+            value = extra["total_cost_usd"]
+            problem = f"has total_cost_usd = {_describe(value)}, {_money_problem(value)}"
+            if not reset_corrupt:
+                raise _corrupt(ledger.path, problem, _MONEY_TOTAL)
+            report.sessions_set_aside.append(
+                f"total_cost_usd = {_describe(value)} ({_money_problem(value)}): dropped; "
+                "the total cost is now the sum of the sessions' costs"
+            )
         if not _is_money(extra.get("total_cost_usd")):
             extra["total_cost_usd"] = 0
         if isinstance(data, dict) and _top_problem({**data, "sessions": []}) is None:
