@@ -144,6 +144,20 @@ def test_max_total_refuses_to_take_the_ledger_past_it(
     fits = invoke(*RUN, "--max-total", "1")
     assert fits.exit_code == 0, fits.output
     assert ledger(costs_dir)["total_cost_usd"] > Decimal("0.024")
+    # A rerun that reuses every prompt pays for nothing, so it goes ahead even with the
+    # ledger already over the limit.
+    calls = len(fake_anthropic.requests)
+    rerun = invoke(*RUN, "--max-total", "0.01")
+    assert rerun.exit_code == 0, rerun.output
+    assert len(fake_anthropic.requests) == calls
+
+
+def test_a_run_with_nothing_to_pay_for_always_starts() -> None:
+    limits = BudgetLimits(Limit(Decimal(0), "--budget"), Limit(Decimal("0.01"), "--max-total"))
+    budget = SessionBudget(limits, MODEL, ledger_total=Decimal(5))
+    budget.check_start(Decimal(0), prompts=0)
+    with pytest.raises(BudgetError, match="already reached"):
+        budget.check_start(Decimal("0.001"), prompts=1)
 
 
 def test_compare_checks_its_one_call(costs_dir: Path, fake_anthropic: FakeAnthropicServer) -> None:

@@ -203,10 +203,12 @@ class SessionBudget:
 
         ``fewer`` is how to ask for less work (``"illustrate fewer chapters with --chapters"``).
         """
+        if not prompts or estimate <= 0:
+            return  # a run with nothing to pay for (every prompt reused) always goes ahead
         what = f"{prompts:,} new prompt(s) with {self.model}"
         hint = f", {fewer}," if fewer else ""
         total = self.limits.max_total
-        if total is not None and prompts and self._total_after(spent) >= total.amount:
+        if total is not None and self._total_after(spent) >= total.amount:
             raise BudgetError(
                 f"The ledger's all-time total, {format_usd(self._total_after(spent))} USD, has "
                 f"already reached the limit of {total.describe()}, so no paid run can start. "
