@@ -274,6 +274,30 @@ def test_control_characters_in_a_local_reply_are_dropped(fake_ollama: FakeOllama
         generate_ollama_prompt(SENTENCE)
 
 
+def test_thinking_is_turned_off(fake_ollama: FakeOllamaServer) -> None:
+    generate_ollama_prompt(SENTENCE)
+    [request] = fake_ollama.generation_requests
+    assert request.think is False
+    assert request.body["think"] is False
+
+
+def test_a_reply_spent_on_thinking_says_so(fake_ollama: FakeOllamaServer) -> None:
+    # A thinking model that ignores think=false can spend every token on its thoughts.
+    fake_ollama.reply("", thinking="Let me consider the robot. " * 20, done_reason="length",
+                      times=2)  # fmt: skip
+    with pytest.raises(EmptyReplyError) as caught:
+        generate_ollama_prompt(SENTENCE)
+    message = str(caught.value)
+    assert "done_reason 'length'" in message
+    assert f"all {config.OLLAMA_MAX_OUTPUT_TOKENS} tokens" in message
+    assert "thinking model" in message and "--ollama-model" in message
+    # An empty reply that ended normally does not blame the limit.
+    fake_ollama.reply("", times=2)
+    with pytest.raises(EmptyReplyError) as caught:
+        generate_ollama_prompt(SENTENCE)
+    assert "length" not in str(caught.value)
+
+
 def test_thinking_field_is_not_the_prompt(fake_ollama: FakeOllamaServer) -> None:
     fake_ollama.reply("a robot in a factory", thinking="I should describe the robot first.")
     assert generate_ollama_prompt(SENTENCE).prompt == "a robot in a factory"

@@ -20,6 +20,7 @@ becomes a ``PromptError`` subclass whose message says what to do.
 from __future__ import annotations
 
 import atexit
+import inspect
 import ipaddress
 import os
 import re
@@ -28,7 +29,7 @@ import ssl
 import threading
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 
 import httpx
@@ -411,9 +412,23 @@ class _Unreadable(Exception):
     """The reply was not Ollama's JSON, or had none of its fields."""
 
 
-def _chat(client: ollama.Client, model: str, message: str, deadline: float) -> tuple[str, Usage]:
-    """One streamed chat request: the reply's text and Ollama's token counts."""
-    stream = client.chat(
+# Thinking models (qwen3, deepseek-r1) think before they answer, and may spend every one of
+# num_predict's tokens doing so: the answer is empty. think=False asks the server not to
+# (Ollama 0.9 and later; older servers ignore it, and models that cannot think accept it).
+# Clients before ollama 0.5 have no such argument, so it is sent only where they do.
+_CHAT_TAKES_THINK = "think" in inspect.signature(ollama.Client.chat).parameters
+
+
+def _chat(
+    client: ollama.Client, model: str, message: str, deadline: float
+) -> tuple[str, Usage, str | None]:
+    """One streamed chat request: the reply's text, Ollama's token counts, and why it
+    ended (``done_reason``: ``stop``, or ``length`` when num_predict ran out).
+    """
+    extra: dict[str, bool] = {"think": False} if _CHAT_TAKES_THINK else {}
+    # Typed loosely for the optional think=False; the call is the streaming overload.
+    chat: Callable[..., Iterator[ollama.ChatResponse]] = client.chat
+    stream = chat(
         model=model,
         messages=[
             {"role": "system", "content": SYSTEM_INSTRUCTIONS},
@@ -421,9 +436,11 @@ def _chat(client: ollama.Client, model: str, message: str, deadline: float) -> t
         ],
         stream=True,
         options={"num_predict": config.OLLAMA_MAX_OUTPUT_TOKENS},
+        **extra,
     )
     pieces: list[str] = []
     prompt_tokens = output_tokens = 0
+    done_reason: str | None = None
     try:
         for part in stream:
             pieces.append(part.message.content or "")
@@ -431,6 +448,7 @@ def _chat(client: ollama.Client, model: str, message: str, deadline: float) -> t
                 # Missing counts are 0: Ollama omits prompt_eval_count for a cached prompt.
                 prompt_tokens = part.prompt_eval_count or 0
                 output_tokens = part.eval_count or 0
+                done_reason = part.done_reason
             if time.monotonic() > deadline:
                 raise httpx.ReadTimeout("the whole reply took too long")
     except ValueError as err:  # json.JSONDecodeError, pydantic.ValidationError
@@ -439,7 +457,8 @@ def _chat(client: ollama.Client, model: str, message: str, deadline: float) -> t
         close = getattr(stream, "close", None)
         if close is not None:
             close()  # frees the connection when the loop stopped early
-    return "".join(pieces), Usage(input_tokens=prompt_tokens, output_tokens=output_tokens)
+    usage = Usage(input_tokens=prompt_tokens, output_tokens=output_tokens)
+    return "".join(pieces), usage, done_reason
 
 
 def generate_ollama_prompt(
@@ -467,7 +486,7 @@ def generate_ollama_prompt(
     for _attempt in range(1 + max(0, config.OLLAMA_EMPTY_REPLY_RETRIES)):
         deadline = time.monotonic() + config.OLLAMA_TIMEOUT_SECONDS
         try:
-            text, call_usage = _chat(active, model, message, deadline)
+            text, call_usage, done_reason = _chat(active, model, message, deadline)
         except _Unreadable as err:
             problems.append(f"a reply that is not Ollama's JSON ({err})")
             continue
@@ -484,13 +503,26 @@ def generate_ollama_prompt(
                 cost_usd=Decimal(0),  # local tokens cost nothing
                 duration_s=time.perf_counter() - started,
             )
-        problems.append("an empty reply" if not text.strip() else "a reply with no prompt in it")
+        problem = "an empty reply" if not text.strip() else "a reply with no prompt in it"
+        if done_reason == "length":
+            problem += (
+                f" after using all {config.OLLAMA_MAX_OUTPUT_TOKENS} tokens it may write "
+                "(done_reason 'length')"
+            )
+        problems.append(problem)
     tries = len(problems)
+    hint = ""
+    if any("done_reason 'length'" in problem for problem in problems):
+        hint = (
+            " A thinking model (such as qwen3 or deepseek-r1) can spend all of them thinking, "
+            "and this Ollama may be too old to turn thinking off: choose a model that does not "
+            f"think with --ollama-model, or update Ollama ({DOWNLOAD_URL})."
+        )
     raise EmptyReplyError(
         f"{model} (Ollama at {where}) gave {_said(problems)} for the sentence "
-        f"{_preview(sentence)!r}, {tries} time{'s' if tries != 1 else ''}. Run the same command "
-        "again to retry it, choose another model with --ollama-model, or use --llm keyword "
-        "for this text."
+        f"{_preview(sentence)!r}, {tries} time{'s' if tries != 1 else ''}.{hint} Run the same "
+        "command again to retry it, choose another model with --ollama-model, or use "
+        "--llm keyword for this text."
     )
 
 

@@ -15,8 +15,10 @@ Endpoints
     ``GET /`` and ``HEAD /``: ``Ollama is running``.
     ``GET /api/version``: ``{"version": ...}``.
     ``GET /api/tags``: ``{"models": [...]}``, one entry per model in ``models``.
-    ``POST /api/chat``: ``{"model", "messages", "stream", "options", ...}``.
-    ``POST /api/generate``: ``{"model", "prompt", "system", "stream", "options", ...}``.
+    ``POST /api/chat``: ``{"model", "messages", "stream", "options", "think", ...}``.
+    ``POST /api/generate``: ``{"model", "prompt", "system", "stream", "options", "think", ...}``.
+    ``think`` is accepted and recorded (``OllamaRequest.think``); like Ollama, the fake
+    answers the same whatever it says, so a scripted ``thinking`` is sent regardless.
 
 As in Ollama, ``stream`` defaults to true: the answer is ``application/x-ndjson`` sent
 with chunked transfer encoding, one JSON object per line, each with a piece of the text
@@ -135,6 +137,12 @@ class OllamaRequest:
     @property
     def stream(self) -> bool:
         return not isinstance(self.body, dict) or self.body.get("stream", True) is not False
+
+    @property
+    def think(self) -> bool | str | None:
+        """The request's ``think``: False, True, a level such as "low", or None if absent."""
+        think = self.body.get("think") if isinstance(self.body, dict) else None
+        return think if isinstance(think, (bool, str)) else None
 
     @property
     def options(self) -> dict[str, Any]:
