@@ -5,7 +5,10 @@ real SDKs talking to the fake Anthropic and fake Ollama servers at the same time
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -219,6 +222,46 @@ def test_an_empty_model_option_is_an_error_not_the_default(
     # Nothing ran: the error comes before any prompt.
     assert not fake_ollama.generation_requests
     assert not fake_anthropic.message_requests
+
+
+def scenewright(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The command in a fresh Python, where nothing has imported the ollama client yet."""
+    return subprocess.run(
+        [sys.executable, "-m", "scenewright", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:99999", "http://[::1", "http://[zz]:11434"])
+def test_a_bad_ollama_host_is_a_clear_error_and_compare_goes_on(
+    in_tmp_cwd: Path, host: str
+) -> None:
+    # The ollama package makes a client from OLLAMA_HOST as it is imported, and raised
+    # ValueError ("Port out of range") from the import itself.
+    done = scenewright("compare", OLLAMA_HOST=host)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    printed = blocks(done.stdout)
+    assert "Prompt: robot stood, factory" in printed["keyword"]
+    assert f"Not available: OLLAMA_HOST is {host!r}" in printed["ollama"]
+    assert "unset it" in printed["ollama"]
+    assert "Not available: ANTHROPIC_API_KEY is not set" in printed["haiku"]
+    run = scenewright("illustrate", "--sample", "--llm", "compare", "--dry-run", "-q",
+                      OLLAMA_HOST=host)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    assert (
+        "Warning: ollama is not available; the comparison goes on without it. "
+        f"OLLAMA_HOST is {host!r}"
+    ) in run.stderr
+    alone = scenewright("compare", "--llm", "ollama", OLLAMA_HOST=host)
+    assert alone.returncode == 1
+    assert alone.stderr.startswith(f"Error: OLLAMA_HOST is {host!r}")
+    assert "Traceback" not in alone.stderr
 
 
 def test_compare_ollama_model_not_pulled(in_tmp_cwd: Path, fake_ollama: FakeOllamaServer) -> None:

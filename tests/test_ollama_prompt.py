@@ -326,7 +326,7 @@ def test_ollama_host_is_read_like_the_client_reads_it(
     assert ollama_base_url() == url
 
 
-@pytest.mark.parametrize("host", ["ftp://box", "box:99999"])
+@pytest.mark.parametrize("host", ["ftp://box", "box:99999", "http://[::1", "http://[zz]"])
 def test_a_bad_ollama_host_is_a_config_error(monkeypatch: pytest.MonkeyPatch, host: str) -> None:
     monkeypatch.setenv("OLLAMA_HOST", host)
     with pytest.raises(ConfigError, match="OLLAMA_HOST"):

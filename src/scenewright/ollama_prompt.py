@@ -20,6 +20,7 @@ becomes a ``PromptError`` subclass whose message says what to do.
 from __future__ import annotations
 
 import atexit
+import importlib
 import inspect
 import ipaddress
 import os
@@ -31,9 +32,10 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import httpx
-import ollama
 
 from scenewright import config
 from scenewright.errors import (
@@ -90,20 +92,47 @@ def ollama_base_url() -> str:
             f"{config.OLLAMA_HOST_ENV} is {raw!r}, which is not an http or https address. "
             f"Set it to where Ollama listens, e.g. {config.DEFAULT_OLLAMA_HOST}, or unset it."
         )
-    split = urllib.parse.urlsplit(f"{scheme.lower()}://{rest}")
+    try:
+        split = urllib.parse.urlsplit(f"{scheme.lower()}://{rest}")
+    except ValueError as error:  # "Invalid IPv6 URL", a bracketed host that is no address
+        raise _bad_host(raw, f"which is not an address ({error})") from None
     try:
         port = split.port or port
     except ValueError:
-        raise ConfigError(
-            f"{config.OLLAMA_HOST_ENV} is {raw!r}, whose port is not a number from 0 to "
-            f"65535. Set it to where Ollama listens, e.g. {config.DEFAULT_OLLAMA_HOST}, or "
-            "unset it."
-        ) from None
+        raise _bad_host(raw, "whose port is not a number from 0 to 65535") from None
     host = split.hostname or "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"  # an IPv6 address
     path = split.path.strip("/")
     return f"{scheme.lower()}://{host}:{port}" + (f"/{path}" if path else "")
+
+
+def _bad_host(raw: str, why: str) -> ConfigError:
+    return ConfigError(
+        f"{config.OLLAMA_HOST_ENV} is {raw!r}, {why}. Set it to where Ollama listens, e.g. "
+        f"{config.DEFAULT_OLLAMA_HOST}, or unset it."
+    )
+
+
+def _import_ollama() -> ModuleType:
+    """The ``ollama`` package, imported only after ``$OLLAMA_HOST`` is known to be good.
+
+    Importing it makes a default client from ``$OLLAMA_HOST``, and a host it cannot read
+    raises ``ValueError`` ("Port out of range 0-65535") from the import itself: so this
+    module cannot be imported with such a host, and says why, with the fix.
+    """
+    ollama_base_url()
+    try:
+        return importlib.import_module("ollama")
+    except ValueError as error:  # a host the client reads otherwise than ollama_base_url
+        raw = os.environ.get(config.OLLAMA_HOST_ENV, "")
+        raise _bad_host(raw, f"which the ollama client cannot read ({error})") from None
+
+
+if TYPE_CHECKING:
+    import ollama
+else:
+    ollama = _import_ollama()
 
 
 def _host_of(base_url: str) -> str:
