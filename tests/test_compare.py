@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -262,6 +264,42 @@ def test_a_bad_ollama_host_is_a_clear_error_and_compare_goes_on(
     assert alone.returncode == 1
     assert alone.stderr.startswith(f"Error: OLLAMA_HOST is {host!r}")
     assert "Traceback" not in alone.stderr
+
+
+def interrupted(fake_ollama: FakeOllamaServer, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the command in a fresh Python and press Ctrl+C while Ollama is still writing."""
+    fake_ollama.reply(delay_s=20, times=None)
+    env = {**os.environ, "OLLAMA_HOST": fake_ollama.host, "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(
+        [sys.executable, "-m", "scenewright", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        deadline = time.monotonic() + 60
+        while not fake_ollama.generation_requests and process.poll() is None:
+            assert time.monotonic() < deadline, "the command never asked Ollama"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="Ctrl+C is sent as SIGINT")
+def test_ctrl_c_says_what_each_command_kept(
+    in_tmp_cwd: Path, fake_ollama: FakeOllamaServer
+) -> None:
+    done = interrupted(fake_ollama, "compare", "--llm", "ollama")
+    assert done.returncode == 130
+    assert "Traceback" not in done.stderr
+    assert "Interrupted. scenewright compare keeps no prompts" in done.stderr
+    assert "continue where it stopped" not in done.stderr
+    fake_ollama.clear()
+    run = interrupted(fake_ollama, "illustrate", "--sample", "--llm", "ollama", "--dry-run")
+    assert run.returncode == 130
+    assert "Traceback" not in run.stderr
+    assert "run the same command again to continue where it stopped" in run.stderr
 
 
 def test_compare_ollama_model_not_pulled(in_tmp_cwd: Path, fake_ollama: FakeOllamaServer) -> None:

@@ -47,6 +47,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # Exit status for a run stopped with Ctrl+C, as shells report SIGINT.
 EXIT_INTERRUPTED = 130
+# What Ctrl+C leaves behind, said when it stops a command: illustrate (and the others)
+# resume from their files; compare keeps nothing but the ledger's record of what it paid.
+INTERRUPTED = (
+    "Interrupted. Everything finished so far is saved; run the same command again to "
+    "continue where it stopped."
+)
+COMPARE_INTERRUPTED = (
+    "Interrupted. scenewright compare keeps no prompts: run the command again to start "
+    "over. Any Claude call already made is recorded in the cost ledger (session "
+    f"{config.COMPARE_SESSION_NAME!r})."
+)
 
 
 def _show_warning(
@@ -68,7 +79,19 @@ def _show_warning(
 
 def handle_errors(func: F) -> F:
     """Turn scenewright's own errors into clean messages, and Ctrl+C into a short note."""
+    return _handling_errors(func, INTERRUPTED)
 
+
+def handle_errors_noting(interrupted: str) -> Callable[[F], F]:
+    """``handle_errors``, with ``interrupted`` as the note after Ctrl+C."""
+
+    def decorate(func: F) -> F:
+        return _handling_errors(func, interrupted)
+
+    return decorate
+
+
+def _handling_errors(func: F, interrupted: str) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -94,11 +117,7 @@ def handle_errors(func: F) -> F:
                 "another place with --out or SCENEWRIGHT_COSTS_DIR."
             ) from exc
         except KeyboardInterrupt:
-            click.echo(
-                "\nInterrupted. Everything finished so far is saved; run the same command "
-                "again to continue where it stopped.",
-                err=True,
-            )
+            click.echo(f"\n{interrupted}", err=True)
             sys.exit(EXIT_INTERRUPTED)
 
     return wrapper  # type: ignore[return-value]
@@ -518,7 +537,7 @@ def _stdout_to(stream: TextIO) -> Iterator[None]:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @_budget_options
-@handle_errors
+@handle_errors_noting(COMPARE_INTERRUPTED)
 def compare(
     sentence: str,
     llm: str,
