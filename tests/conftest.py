@@ -51,6 +51,28 @@ def in_tmp_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     yield tmp_path
 
 
+def require_images_extra() -> None:
+    """Skip the test, saying why and how to fix it, when the images extra is not installed.
+
+    ``make test`` installs it (torch, diffusers, transformers, ...), so there these tests
+    run; ``pip install -e ".[test]"`` alone does not, and then they skip instead of failing.
+    """
+    from scenewright.render import missing_packages
+
+    missing = missing_packages()
+    if missing:
+        pytest.skip(
+            f"needs the images extra ({', '.join(missing)} not installed): "
+            'pip install -e ".[test,images,charts]", or run make test'
+        )
+
+
+@pytest.fixture
+def images_extra() -> None:
+    """A test that renders (even with a fake model) needs the images extra; see above."""
+    require_images_extra()
+
+
 def shared_novel(name: str) -> Path:
     """Path to a novel in ../shared/data, skipping the test when it is absent."""
     path = SHARED_DATA / name

@@ -260,7 +260,7 @@ class PaintRenderer:
 
 
 @pytest.fixture
-def pil() -> None:
+def pil(images_extra: None) -> None:
     pytest.importorskip("PIL", reason='the images extra: pip install -e ".[images]"')
 
 

@@ -203,6 +203,7 @@ def test_every_report_on_an_empty_ledger(costs_dir: Path, tmp_path: Path) -> Non
         report = as_json("costs", "report", "--by", by)
         assert report["groups"] == [] and report["total"]["cost_usd"] == 0
         assert as_csv("costs", "report", "--by", by) == []
+    pytest.importorskip("matplotlib", reason='the charts extra: pip install -e ".[charts]"')
     chart = tmp_path / "empty.png"
     result = ok("costs", "chart", "-o", str(chart))
     assert "No sessions" in result.stderr

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from conftest import require_images_extra
 from scenewright.cli import cli
 from scenewright.errors import ConfigError
 from scenewright.manifest import PromptEntry, write_manifest
@@ -93,6 +94,7 @@ def make_run(out_dir: Path, methods: Sequence[str] = METHODS, render: bool = Tru
     run = {"methods": list(methods), "novel_title": EVIL_TITLE, "novel_author": "A. <Writer>"}
     write_manifest(out_dir, entries, run=run, complete=True)
     if render:
+        require_images_extra()
         pytest.importorskip("PIL", reason='the images extra: pip install -e ".[images]"')
         settings = RenderSettings(steps=1, width=64, height=64)
         render_images(out_dir, settings, load=lambda *_: ColourRenderer())
