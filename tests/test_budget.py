@@ -18,7 +18,12 @@ from scenewright import config
 from scenewright.budget import BudgetLimits, Limit, SessionBudget, parse_usd, resolve_limits
 from scenewright.cli import cli, sample_paths
 from scenewright.errors import BudgetError, ConfigError, ScenewrightWarning
-from scenewright.estimate import approximate_request_tokens, plain_usd, worst_case_usd
+from scenewright.estimate import (
+    approximate_request_tokens,
+    plain_usd,
+    request_token_upper_bound,
+    worst_case_usd,
+)
 from scenewright.fileio import dumps_json
 from scenewright.pipeline import IllustrateOptions, IllustrationRun
 
@@ -200,7 +205,7 @@ def test_a_budgeted_run_stops_before_the_call_that_could_pass_it(
     )
     # Within the budget, and the next call's worst case would have passed it.
     nxt = plan[len(made)]
-    worst = worst_case_usd(MODEL, approximate_request_tokens(nxt.request), 200)
+    worst = worst_case_usd(MODEL, request_token_upper_bound(nxt.request), 200)
     assert spent <= budget < spent + worst
     ref = f"{nxt.chapter}.{nxt.index}"
     most = plain_usd(worst, places=6)
@@ -233,3 +238,16 @@ def test_a_budgeted_run_stops_before_the_call_that_could_pass_it(
     manifest = json.loads((out / "prompts.json").read_text(encoding="utf-8"))
     assert manifest["complete"] is True
     assert sum(e["reused"] for e in manifest["entries"]) == len(made)
+
+
+def test_the_per_call_bound_holds_for_emoji_and_rare_cjk() -> None:
+    from scenewright.prompt_generator import build_haiku_request
+
+    sentence = "\U0001f409\U0001f30a" * 50 + "\U00020000" * 50  # 4-byte characters
+    request = build_haiku_request(sentence, None, None, MODEL)
+    budget = SessionBudget(BudgetLimits(Limit(Decimal(1), "--budget")), MODEL)
+    bound = budget.request_bound(request)
+    # The offline approximation counts one token per such character; the tokenizer may
+    # spend a token on each of their bytes. The bound covers that.
+    assert approximate_request_tokens(request) < len(sentence) * 4 <= bound
+    assert bound >= len((request.system + request.user_message).encode("utf-8"))

@@ -5,7 +5,8 @@ Both are checked before money is spent, never after:
 * Before a run starts, its estimate (:mod:`scenewright.estimate`) must fit. A run that
   does not fit does not start, and the message gives the estimate and the limit.
 * Before each paid call, the most that call can cost (its input tokens, bounded from
-  above, plus every output token its ``max_tokens`` allows, at the prices in ``config``)
+  above by one token per UTF-8 byte of its texts plus its framing, plus every output token
+  its ``max_tokens`` allows, at the prices in ``config``)
   must fit in what is left. A call that could take the run past a limit is not made:
   :class:`~scenewright.errors.BudgetError` stops the run, and everything already generated
   and recorded is kept.
@@ -34,6 +35,7 @@ from scenewright.estimate import (
     approximate_request_tokens,
     estimate_plan,
     plain_usd,
+    request_token_upper_bound,
     worst_case_usd,
 )
 from scenewright.prompt_generator import HaikuRequest
@@ -242,8 +244,18 @@ class SessionBudget:
     # --- call by call -------------------------------------------------------------------------
 
     def input_bound(self, approximate_input_tokens: int) -> int:
-        """An upper bound for a request's input tokens from its offline approximation."""
+        """The offline approximation, scaled up by as much as it has ever fallen short."""
         return math.ceil(approximate_input_tokens * self._ratio)
+
+    def request_bound(self, request: HaikuRequest) -> int:
+        """An upper bound for a request's input tokens: one per UTF-8 byte of its texts plus
+        the framing (:func:`~scenewright.estimate.request_token_upper_bound`), or more if a
+        real count has ever exceeded the approximation by more.
+        """
+        return max(
+            request_token_upper_bound(request),
+            self.input_bound(approximate_request_tokens(request)),
+        )
 
     def observe(self, approximate_input_tokens: int, actual_input_tokens: int) -> None:
         """Learn from a call's real input tokens how far the approximation can fall short."""
@@ -319,7 +331,7 @@ def check_single_request(
     budget.check_start(estimate.cost(), prompts=1)
     budget.check_call(
         spent=Decimal(0),
-        input_tokens=approximate_request_tokens(request),
+        input_tokens=budget.request_bound(request),
         max_output_tokens=request.max_tokens,
         where="the call for this sentence",
     )

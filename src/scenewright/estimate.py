@@ -69,6 +69,8 @@ __all__ = [
     "count_input_tokens",
     "estimate_plan",
     "plain_usd",
+    "request_token_upper_bound",
+    "token_upper_bound",
     "worst_case_usd",
 ]
 
@@ -85,6 +87,28 @@ def approximate_tokens(text: str) -> int:
     """The offline approximation of ``text``'s tokens (see the module's docstring)."""
     ascii_chars = len(text.encode("ascii", "ignore"))
     return math.ceil(ascii_chars / config.APPROX_ASCII_CHARS_PER_TOKEN) + (len(text) - ascii_chars)
+
+
+def token_upper_bound(text: str) -> int:
+    """The most tokens ``text`` can be: one per UTF-8 byte.
+
+    Claude's tokenizer falls back to single bytes for what its vocabulary lacks, so no text
+    takes more tokens than it has bytes: an emoji or a rare CJK character (4 or 3 bytes) can
+    be several tokens, and is counted as such here. Far above the real count for ordinary
+    text, so it bounds spending; :func:`approximate_tokens` estimates it.
+    """
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def request_token_upper_bound(request: HaikuRequest) -> int:
+    """The most input tokens a whole request can be: :func:`token_upper_bound` of its
+    texts, plus ``config.APPROX_REQUEST_OVERHEAD_TOKENS`` for its framing.
+    """
+    return (
+        token_upper_bound(request.system)
+        + token_upper_bound(request.user_message)
+        + config.APPROX_REQUEST_OVERHEAD_TOKENS
+    )
 
 
 def approximate_request_tokens(request: HaikuRequest) -> int:

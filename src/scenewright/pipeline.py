@@ -319,7 +319,7 @@ class IllustrationRun:
         approximate = approximate_request_tokens(request)
         self._budget.check_call(
             spent=tracker.session_cost,
-            input_tokens=self._budget.input_bound(approximate),
+            input_tokens=self._budget.request_bound(request),
             max_output_tokens=request.max_tokens,
             where=f"sentence {scene.ref}",
         )
