@@ -185,3 +185,20 @@ def test_a_streamed_reply_costs_what_the_same_reply_costs_unstreamed(
     assert final.usage.output_tokens == plain.usage.output_tokens
     assert cost_of(final.usage, "claude-haiku-5-5") == cost_of(plain.usage, "claude-haiku-5-5")
     assert cost_of(plain.usage, "claude-haiku-5-5") > 0
+
+
+def test_output_in_a_narrow_encoding_never_crashes(costs_dir: Path) -> None:
+    # A Windows redirect: stdout in cp1252, a session name it cannot encode.
+    with CostTracker("Drache \U0001f409 \u9f8d", model="claude-3-5-haiku-20241022") as tracker:
+        tracker.add_api_call(550, 100)
+    env = {**child_env(costs_dir), "PYTHONIOENCODING": "cp1252"}
+    for args in (["history", "--all", "--csv"], ["history", "--all"], ["report", "--by", "name"]):
+        done = subprocess.run(
+            [sys.executable, "-c", "from scenewright.cli import main; main()", "costs", *args],
+            env=env,
+            capture_output=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr.decode("cp1252", "replace")
+        assert b"Traceback" not in done.stderr
+        assert "Drache ? ?" in done.stdout.decode("cp1252")

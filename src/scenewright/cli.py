@@ -677,4 +677,11 @@ cli.add_command(estimate)
 
 def main() -> None:
     """Console-script entry point."""
+    # Output never crashes on encoding: a Windows console or a redirect in cp1252 (or any
+    # PYTHONIOENCODING) shows a character it cannot encode as "?" instead of raising.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="replace")
     cli(prog_name="scenewright")
