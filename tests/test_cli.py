@@ -148,3 +148,22 @@ def test_model_is_checked_and_ignored_with_a_warning_when_unused(in_tmp_cwd: Pat
     unused = run("illustrate", "--sample", "--model", "claude-haiku-5-5", "--dry-run", "-q")
     assert unused.exit_code == 0
     assert "Warning: --model 'claude-haiku-5-5' is ignored" in unused.stderr
+
+
+def test_an_unexpected_error_is_one_sentence_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from scenewright.cli import handle_errors
+
+    @click.command()
+    @handle_errors
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    result = CliRunner().invoke(broken, [])
+    assert result.exit_code == 1
+    assert "Unexpected error (RuntimeError: a bug)" in result.output
+    assert "SCENEWRIGHT_DEBUG=1" in result.output and "Traceback" not in result.output
+    monkeypatch.setenv("SCENEWRIGHT_DEBUG", "1")
+    debug = CliRunner().invoke(broken, [])
+    assert isinstance(debug.exception, RuntimeError)

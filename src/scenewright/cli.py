@@ -32,7 +32,7 @@ from scenewright.comparison import (
 from scenewright.errors import ScenewrightError, ScenewrightWarning
 from scenewright.fileio import dumps_json
 from scenewright.manifest import PromptEntry
-from scenewright.pipeline import LLM_CHOICES, IllustrateOptions, IllustrationRun
+from scenewright.pipeline import LLM_CHOICES, IllustrateOptions, IllustrationRun, RunResult
 from scenewright.prompt_generator import (
     METHODS,
     check_method,
@@ -47,6 +47,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # Exit status for a run stopped with Ctrl+C, as shells report SIGINT.
 EXIT_INTERRUPTED = 130
+# Exit status for a --llm compare run that went through but left cells empty.
+EXIT_GAPS = 3
 # What Ctrl+C leaves behind, said when it stops a command: illustrate (and the others)
 # resume from their files; compare keeps nothing but the ledger's record of what it paid.
 INTERRUPTED = (
@@ -119,6 +121,19 @@ def _handling_errors(func: F, interrupted: str) -> F:
         except KeyboardInterrupt:
             click.echo(f"\n{interrupted}", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            # A bug of ours. Everything paid for is already on disk (ledger, journal and
+            # cache are written as they go), so the user needs a sentence, not a traceback.
+            if os.environ.get(config.DEBUG_ENV):
+                raise
+            raise click.ClickException(
+                f"Unexpected error ({type(exc).__name__}: {exc}). What was done so far is "
+                "saved, and running the same command again continues from there. This is a "
+                "bug in scenewright: please report it with the command you ran; set "
+                f"{config.DEBUG_ENV}=1 to see the details."
+            ) from exc
 
     return wrapper  # type: ignore[return-value]
 
@@ -413,12 +428,16 @@ def illustrate(
         err=True,
     )
     for failure in result.failures:
+        ref = f"{failure.chapter}.{failure.index}"
+        # The sentence a method stopped working at: the cells after it are empty too.
+        after = " or after" if result.left_out.get(failure.method, ("",))[0] == ref else ""
         click.secho(
-            f"Warning: no {failure.method} prompt for sentence "
-            f"{failure.chapter}.{failure.index}. {failure.error}",
+            f"Warning: no {failure.method} prompt for sentence {ref}{after}. {failure.error}",
             fg="yellow",
             err=True,
         )
+    if result.empty_cells:
+        _echo_gaps(result)
     if result.comparison is not None:
         click.echo(f"Comparison: {result.comparison}", err=True)
     if result.images is not None:
@@ -440,8 +459,32 @@ def illustrate(
                 "comparison": str(result.comparison) if result.comparison else None,
                 "images": result.images.summary() if result.images else None,
                 "storyboard": str(result.storyboard) if result.storyboard else None,
+                "status": result.status,
+                "empty_cells": result.empty_cells,
             }
         )
+    if result.empty_cells:
+        sys.exit(EXIT_GAPS)
+
+
+def _echo_gaps(result: RunResult) -> None:
+    """How many cells of a compare run are empty, and why, method by method."""
+    parts = []
+    for method in result.methods:
+        failed = sum(1 for failure in result.failures if failure.method == method)
+        left_out = result.left_out.get(method)
+        if left_out is not None:
+            ref, after = left_out
+            parts.append(f"{method}: {failed + after}, as it was left out from sentence {ref} on")
+        elif failed:
+            parts.append(f"{method}: {failed} failed sentence(s)")
+    click.secho(
+        f"Warning: {result.empty_cells} cell(s) of the comparison are empty "
+        f"({'; '.join(parts)}): the run's status is {result.status}. Run the same command "
+        "again to try them again: the prompts already written are reused.",
+        fg="yellow",
+        err=True,
+    )
 
 
 def _echo_images(report: RenderReport) -> None:

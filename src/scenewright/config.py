@@ -182,6 +182,8 @@ CONTEXT_SENTENCES_AFTER = 1
 
 # --- Files and folders --------------------------------------------------------
 
+# Environment variable that, when set, shows the full traceback of an unexpected error.
+DEBUG_ENV = "SCENEWRIGHT_DEBUG"
 # Environment variable that moves the cost-state folder away from ./.costs.
 COSTS_DIR_ENV = "SCENEWRIGHT_COSTS_DIR"
 # Name of the cost-state folder, created in the current directory.
