@@ -519,3 +519,20 @@ def test_a_report_piped_into_a_reader_that_stops_early_ends_quietly(costs_dir: P
         )
     assert done.returncode == 1
     assert done.stderr.decode() == ""
+
+
+def test_csv_keeps_a_name_with_a_bare_cr_or_lf_in_one_row(costs_dir: Path) -> None:
+    # (CliRunner's stdout turns "\r\n" into "\n", so that pair is not tried here.)
+    names = ["one\rtwo", "three\nfour", "five\r", 'plain, "quoted"']
+    write_ledger(
+        costs_dir,
+        [session(f"2026-12-0{i + 1}T10:00:00", n, 1, 10, 2, "0.001") for i, n in enumerate(names)],
+    )
+    rows = list(csv.reader(io.StringIO(ok("costs", "history", "--all", "--csv").stdout)))
+    column = rows[0].index("session_name")
+    assert sorted(row[column] for row in rows[1:]) == sorted(names)
+    assert all(len(row) == len(rows[0]) for row in rows)
+    # The report's groups, one row each, whatever their names hold.
+    rows = list(csv.reader(io.StringIO(ok("costs", "report", "--by", "name", "--csv").stdout)))
+    groups = as_json("costs", "report", "--by", "name")["groups"]
+    assert len(rows) == 1 + len(groups) and all(len(row) == len(rows[0]) for row in rows)

@@ -82,7 +82,12 @@ def csv_text(headers: Sequence[str], rows: Iterable[Sequence[Cell]]) -> str:
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
+    # The csv module quotes a field holding "\n" (the line terminator) but not one holding
+    # a bare "\r", which a reader takes as the end of the row: such a row is written with
+    # every field quoted, which any CSV reader reads back as the same values.
+    quoted = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(headers)
     for row in rows:
-        writer.writerow([csv_value(value) for value in row])
+        values = [csv_value(value) for value in row]
+        (quoted if any("\r" in value for value in values) else writer).writerow(values)
     return buffer.getvalue()
