@@ -23,10 +23,15 @@ from click.testing import CliRunner
 
 from conftest import require_images_extra
 from scenewright.cli import cli
-from scenewright.errors import ConfigError
+from scenewright.errors import ConfigError, ScenewrightWarning
 from scenewright.manifest import PromptEntry, write_manifest
 from scenewright.render import Encoding, RenderSettings, render_images
-from scenewright.storyboard import STORYBOARD_FILENAME, load_storyboard, write_storyboard
+from scenewright.storyboard import (
+    STORYBOARD_FILENAME,
+    load_storyboard,
+    render_html,
+    write_storyboard,
+)
 
 METHODS = ("keyword", "haiku", "ollama")
 # One pure colour per method, so the screenshot shows which image landed where.
@@ -198,6 +203,85 @@ def test_storyboard_of_a_folder_without_a_run_is_a_clear_error(tmp_path: Path) -
     assert result.exit_code == 1
     assert "prompts.json" in result.output
     assert "Traceback" not in result.output
+
+
+def _write_prompts(out_dir: Path, data: object) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "prompts.json").write_text(json.dumps(data), encoding="utf-8")
+
+
+def _good_entry(**changes: object) -> dict[str, Any]:
+    item = entry(1, 1, "keyword", "a cat", "The cat sat.").to_json()
+    item["cost_usd"] = str(item["cost_usd"])
+    item.update(changes)
+    return item
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "sentences"),
+    [
+        ("entry without fields", {"entries": [{"foo": 1}]}, None),
+        ("entries not a list", {"entries": {"a": 1}}, None),
+        ("entry not an object", {"entries": [1]}, None),
+        ("chapter is text", {"entries": [_good_entry(chapter="one")]}, None),
+        ("bad cost", {"entries": [_good_entry(cost_usd="lots")]}, None),
+        ("failure without fields", {"entries": [], "failures": [{"x": 1}]}, None),
+        ("methods not a list", {"entries": [], "run": {"methods": 3}}, None),
+        ("unavailable not an object", {"entries": [], "unavailable": [1]}, None),
+        ("sentence without chapter", {"entries": []}, {"sentences": [{"index": 1}]}),
+        ("sentences not an object", {"entries": []}, [1, 2]),
+    ],
+)
+def test_damaged_manifests_are_a_clear_error(
+    tmp_path: Path, name: str, data: object, sentences: object
+) -> None:
+    _write_prompts(tmp_path, data)
+    if sentences is not None:
+        (tmp_path / "sentences.json").write_text(json.dumps(sentences), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"cannot be read .*scenewright illustrate` again"):
+        load_storyboard(tmp_path)
+    result = CliRunner().invoke(cli, ["storyboard", str(tmp_path)])
+    assert result.exit_code == 1, name
+    assert "cannot be read" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_prompts_that_are_not_an_object_say_so(tmp_path: Path) -> None:
+    _write_prompts(tmp_path, [1, 2])
+    with pytest.raises(ConfigError, match="not a JSON object") as caught:
+        load_storyboard(tmp_path)
+    assert "has no prompts.json" not in str(caught.value)
+
+
+def test_a_missing_folder_is_not_a_missing_prompts_json(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such folder"):
+        load_storyboard(tmp_path / "nowhere")
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    with pytest.raises(ConfigError, match="is not a folder"):
+        load_storyboard(tmp_path / "file")
+
+
+@pytest.mark.parametrize("images", ["{not json", "[1]", '{"images": 5}'])
+def test_a_damaged_images_json_is_a_warning(tmp_path: Path, images: str) -> None:
+    _write_prompts(tmp_path, {"entries": [_good_entry()]})
+    (tmp_path / "images.json").write_text(images, encoding="utf-8")
+    with pytest.warns(ScenewrightWarning, match=r"images\.json cannot be read.*illustrate"):
+        board = load_storyboard(tmp_path)
+    assert board.counts() == {"sentences": 1, "prompts": 1, "images": 0}
+    result = CliRunner().invoke(cli, ["storyboard", str(tmp_path)])
+    assert result.exit_code == 0
+    assert "images.json cannot be read" in result.output
+
+
+def test_odd_image_records_do_not_break_the_page(tmp_path: Path) -> None:
+    _write_prompts(tmp_path, {"entries": [_good_entry()]})
+    (tmp_path / "a.png").write_bytes(b"")
+    record = {"prompt_key": "keyword-1-1", "path": "a.png", "settings": "x", "chunks": "many"}
+    images = {"settings": [1], "model": "m", "images": [record, 3, {"path": 7}]}
+    (tmp_path / "images.json").write_text(json.dumps(images), encoding="utf-8")
+    board = load_storyboard(tmp_path)
+    assert board.counts()["images"] == 1
+    assert 'src="a.png"' in render_html(board)
 
 
 # --- In a real browser --------------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import posixpath
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,11 +26,11 @@ from typing import Any
 from urllib.parse import quote
 
 from scenewright import __version__
-from scenewright.errors import ConfigError
+from scenewright.errors import ConfigError, ScenewrightWarning
 from scenewright.fileio import atomic_write_text, read_json
 from scenewright.manifest import MANIFEST_FILENAME, RUN_FILENAME, SENTENCES_FILENAME, PromptEntry
 from scenewright.prompt_generator import without_controls
-from scenewright.render import IMAGES_MANIFEST_FILENAME, read_images_manifest
+from scenewright.render import IMAGES_MANIFEST_FILENAME
 from scenewright.usage import format_usd
 
 STORYBOARD_FILENAME = "storyboard.html"
@@ -95,20 +96,105 @@ class Storyboard:
         }
 
 
+def _damaged(path: Path, problem: str) -> ConfigError:
+    return ConfigError(
+        f"{path} cannot be read ({problem}). Run `scenewright illustrate` again to rewrite it."
+    )
+
+
 def _read(path: Path) -> Any:
     try:
         return read_json(path)
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as error:
-        raise ConfigError(
-            f"{path} cannot be read ({error}). Run `scenewright illustrate` again to rewrite it."
-        ) from error
+        raise _damaged(path, str(error)) from error
+
+
+# The fields the page reads from each manifest item, and the types they must have.
+_PROMPT_FIELDS: dict[str, tuple[type, ...]] = {
+    "chapter": (int,),
+    "index": (int,),
+    "chapter_title": (str,),
+    "sentence": (str,),
+    "method": (str,),
+    "prompt": (str,),
+    "key": (str,),
+    "model": (str, type(None)),
+    "input_tokens": (int,),
+    "output_tokens": (int,),
+}
+_SENTENCE_FIELDS: dict[str, tuple[type, ...]] = {
+    "chapter": (int,),
+    "index": (int,),
+    "chapter_title": (str,),
+    "sentence": (str,),
+}
+_FAILURE_FIELDS: dict[str, tuple[type, ...]] = {
+    "chapter": (int,),
+    "index": (int,),
+    "method": (str,),
+    "error": (str, type(None)),
+}
+
+
+def _items(
+    path: Path, data: Mapping[str, Any], name: str, fields: Mapping[str, tuple[type, ...]]
+) -> list[Mapping[str, Any]]:
+    """``data[name]``: a list of objects with ``fields`` of the right types, or a clean error."""
+    items = data.get(name)
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise _damaged(path, f'its "{name}" is not a list')
+    for number, item in enumerate(items, 1):
+        if not isinstance(item, dict):
+            raise _damaged(path, f'item {number} of its "{name}" is not an object')
+        for key, types in fields.items():
+            value = item.get(key)
+            if key not in item and type(None) in types:
+                continue
+            if isinstance(value, bool) or not isinstance(value, types):
+                problem = "is missing" if key not in item else f"is {value!r}"
+                raise _damaged(path, f'item {number} of its "{name}": "{key}" {problem}')
+    return items
+
+
+def _object(path: Path, data: Any) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise _damaged(path, "it is not a JSON object")
+    return data
+
+
+def _read_images(out_dir: Path) -> dict[str, Any] | None:
+    """``images.json``, or None (with a warning when it is there but damaged)."""
+    path = out_dir / IMAGES_MANIFEST_FILENAME
+    try:
+        data = read_json(path)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        problem = str(error)
+    else:
+        if isinstance(data, dict) and isinstance(data.get("images") or [], list):
+            return data
+        problem = "it is not an images manifest"
+    warnings.warn(
+        f"{path} cannot be read ({problem}), so the storyboard shows no images. Run "
+        "`scenewright illustrate` again to rewrite it (images already rendered are kept).",
+        ScenewrightWarning,
+        stacklevel=3,
+    )
+    return None
 
 
 def _safe_relpath(path: object) -> str | None:
     """A manifest's image path, if it stays inside the output folder."""
-    text = str(path or "").replace("\\", "/")
+    if not isinstance(path, str):
+        return None
+    text = path.replace("\\", "/")
     normal = posixpath.normpath(text)
     if not text or normal.startswith(("../", "/")) or normal == ".." or ":" in normal:
         return None
@@ -117,29 +203,53 @@ def _safe_relpath(path: object) -> str | None:
 
 def load_storyboard(out_dir: Path) -> Storyboard:
     """Gather the page's contents from ``out_dir``'s manifests."""
-    manifest = _read(out_dir / MANIFEST_FILENAME)
-    if not isinstance(manifest, dict):
+    if not out_dir.is_dir():
+        what = "is not a folder" if out_dir.exists() else "no such folder"
+        raise ConfigError(
+            f"{out_dir}: {what}. Give the output folder of a `scenewright illustrate` run "
+            "(its --out)."
+        )
+    manifest_path = out_dir / MANIFEST_FILENAME
+    manifest = _read(manifest_path)
+    if manifest is None:
         raise ConfigError(
             f"{out_dir} has no {MANIFEST_FILENAME}: give the output folder of a "
             "`scenewright illustrate` run (its --out), or run it first."
         )
-    entries = [PromptEntry.from_json(item) for item in manifest.get("entries") or ()]
-    run = manifest.get("run") or _read(out_dir / RUN_FILENAME) or {}
-    sentences = _read(out_dir / SENTENCES_FILENAME) or {}
-    images = read_images_manifest(out_dir)
+    manifest = _object(manifest_path, manifest)
+    try:
+        entries = [
+            PromptEntry.from_json(item)
+            for item in _items(manifest_path, manifest, "entries", _PROMPT_FIELDS)
+        ]
+    except (TypeError, ValueError, ArithmeticError) as error:
+        raise _damaged(manifest_path, str(error)) from error
+    run_path = manifest_path if manifest.get("run") else out_dir / RUN_FILENAME
+    run = _object(run_path, manifest.get("run") or _read(out_dir / RUN_FILENAME))
+    methods_value = run.get("methods") or []
+    if not isinstance(methods_value, list) or not all(isinstance(m, str) for m in methods_value):
+        raise _damaged(run_path, 'its "methods" is not a list of names')
+    sentences_path = out_dir / SENTENCES_FILENAME
+    sentences = _object(sentences_path, _read(sentences_path))
+    sentence_items = _items(sentences_path, sentences, "sentences", _SENTENCE_FIELDS)
+    failures = _items(manifest_path, manifest, "failures", _FAILURE_FIELDS)
+    unavailable = manifest.get("unavailable") or {}
+    if not isinstance(unavailable, dict):
+        raise _damaged(manifest_path, 'its "unavailable" is not an object')
+    images = _read_images(out_dir)
     by_key: dict[str, Mapping[str, Any]] = {}
     for record in (images or {}).get("images") or ():
         if isinstance(record, Mapping) and record.get("prompt_key"):
             by_key[str(record["prompt_key"])] = record
 
-    methods = [str(m) for m in run.get("methods") or ()]
+    methods = list(methods_value)
     for entry in entries:
         if entry.method not in methods:
             methods.append(entry.method)
     scenes: dict[tuple[int, int], Row] = {}
-    for item in sentences.get("sentences") or ():
-        key = (int(item["chapter"]), int(item["index"]))
-        scenes[key] = Row(key[0], str(item["chapter_title"]), key[1], str(item["sentence"]))
+    for item in sentence_items:
+        key = (item["chapter"], item["index"])
+        scenes[key] = Row(key[0], item["chapter_title"], key[1], item["sentence"])
     for entry in entries:
         key = (entry.chapter, entry.index)
         scene = scenes.setdefault(
@@ -153,11 +263,10 @@ def load_storyboard(out_dir: Path) -> Storyboard:
             image=record if relpath else None,
             image_exists=bool(relpath and (out_dir / relpath).is_file()),
         )
-    unavailable: Mapping[str, str] = manifest.get("unavailable") or {}
-    for failure in manifest.get("failures") or ():
-        key = (int(failure["chapter"]), int(failure["index"]))
+    for failure in failures:
+        key = (failure["chapter"], failure["index"])
         if key in scenes:
-            method = str(failure["method"])
+            method = failure["method"]
             scenes[key].takes.setdefault(
                 method, Take(method=method, entry=None, note=str(failure.get("error") or ""))
             )
@@ -243,6 +352,15 @@ def _money(value: Any) -> Decimal:
         return Decimal(0)
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is an object (images.json is read leniently), else an empty one."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _positive_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
 def _take_html(take: Take, width: int | None, height: int | None) -> str:
     entry = take.entry
     ratio = f"{width} / {height}" if width and height else "1"
@@ -255,9 +373,9 @@ def _take_html(take: Take, width: int | None, height: int | None) -> str:
     record = take.image
     if record is not None and take.image_exists:
         src = quote(str(record["path"]), safe="/")
-        size = record.get("settings") or {}
-        w, h = size.get("width"), size.get("height")
-        dims = f' width="{int(w)}" height="{int(h)}"' if w and h else ""
+        size = _mapping(record.get("settings"))
+        w, h = _positive_int(size.get("width")), _positive_int(size.get("height"))
+        dims = f' width="{w}" height="{h}"' if w and h else ""
         picture = f'<img src="{src}"{dims} loading="lazy" alt="{escape(entry.prompt)}">'
     else:
         why = "Image file missing: " + str(record["path"]) if record else "No image rendered yet."
@@ -273,7 +391,7 @@ def _take_html(take: Take, width: int | None, height: int | None) -> str:
         )
     if entry.reused:
         figures.append("prompt reused")
-    if record is not None and (record.get("chunks") or 0) > 1:
+    if record is not None and (_positive_int(record.get("chunks")) or 0) > 1:
         figures.append(
             f"{record.get('prompt_tokens')} CLIP tokens, encoded in {record.get('chunks')} windows"
         )
@@ -290,8 +408,8 @@ def _take_html(take: Take, width: int | None, height: int | None) -> str:
 def _summary(board: Storyboard) -> str:
     parts = [f"{len(board.scenes)} sentence(s)", "method(s): " + ", ".join(board.methods)]
     images = board.images or {}
-    settings = images.get("settings") or {}
-    model = (images.get("model") or {}).get("spec")
+    settings = _mapping(images.get("settings"))
+    model = _mapping(images.get("model")).get("spec")
     if model:
         parts.append(
             f"SDXL {model}, {settings.get('width')}x{settings.get('height')}, "
@@ -319,8 +437,8 @@ def _summary(board: Storyboard) -> str:
 def render_html(board: Storyboard) -> str:
     """The page, as text."""
     images = board.images or {}
-    settings = images.get("settings") or {}
-    width, height = settings.get("width"), settings.get("height")
+    settings = _mapping(images.get("settings"))
+    width, height = _positive_int(settings.get("width")), _positive_int(settings.get("height"))
     columns = len(board.methods)
     nav = "".join(
         f'<li><a href="#chapter-{number}">{escape(title)}</a></li>'
