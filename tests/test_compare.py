@@ -411,37 +411,114 @@ def test_illustrate_compare_writes_every_prompt_and_the_comparison(
     assert summary["summary"]["by_method"]["ollama"]["reused"] == 4
 
 
-def test_illustrate_compare_goes_on_without_a_method_that_fails(
+def test_illustrate_compare_leaves_one_cell_empty_for_one_failed_sentence(
     in_tmp_cwd: Path,
     costs_dir: Path,
     fake_anthropic: FakeAnthropicServer,
     fake_ollama: FakeOllamaServer,
 ) -> None:
     (in_tmp_cwd / "foundry.txt").write_text(NOVEL, encoding="utf-8")
-    fake_ollama.reply("", times=2)  # sentence 1.1: empty twice; that cell only
+    fake_ollama.reply("", times=2)  # sentence 1.1: empty twice
     fake_ollama.reply(times=1)  # sentence 1.2 is fine
-    fake_ollama.fail(500, "llama runner process has terminated", times=None)  # then it breaks
+    fake_ollama.fail(500, "llama runner process has terminated")  # sentence 1.3: one 500
+    fake_anthropic.fail(400, message="prompt is too long: 250000 tokens > 200000 maximum")
     result = invoke("illustrate", "foundry.txt", "--llm", "compare", "--dry-run", "-q")
-    assert result.exit_code == 0, result.output
+    # Every sentence was tried by every method, and the exit status says cells are empty.
+    assert result.exit_code == 3, result.output
+    assert "Traceback" not in result.output
     out = in_tmp_cwd / "scenewright-out" / "foundry"
     manifest = json.loads((out / "prompts.json").read_text(encoding="utf-8"))
-    methods = [(e["chapter"], e["index"], e["method"]) for e in manifest["entries"]]
-    assert [m for m in methods if m[2] == "ollama"] == [(1, 2, "ollama")]
-    assert sum(1 for m in methods if m[2] == "haiku") == 4
+    cells = {(e["chapter"], e["index"], e["method"]) for e in manifest["entries"]}
+    assert {c for c in cells if c[2] == "ollama"} == {(1, 2, "ollama"), (2, 1, "ollama")}
+    assert {c for c in cells if c[2] == "haiku"} == {(1, 2, "haiku"), (1, 3, "haiku"),
+                                                     (2, 1, "haiku")}  # fmt: skip
     assert [(f["index"], f["method"]) for f in manifest["failures"]] == [
         (1, "ollama"),
+        (1, "haiku"),
         (3, "ollama"),
     ]
-    assert "stopped at sentence 1.3" in manifest["unavailable"]["ollama"]
-    # Three requests for sentences 1.1 and 1.2, one for 1.3, then Ollama is left alone.
-    assert len(fake_ollama.generation_requests) == 4
+    assert "unavailable" not in manifest  # no method was left out
+    assert manifest["complete"] is True
+    assert len(fake_ollama.generation_requests) == 5  # 1.1 twice, then one per sentence
+    assert len(fake_anthropic.message_requests) == 4
+    run = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert (run["status"], run["empty_cells"]) == ("complete_with_gaps", 3)
+    [session] = ledger(costs_dir)["sessions"]
+    assert (session["status"], session["api_calls"]) == ("complete_with_gaps", 3)
     assert "Warning: no ollama prompt for sentence 1.1." in result.stderr
+    assert "Warning: no haiku prompt for sentence 1.1." in result.stderr
+    assert "prompt is too long" in result.stderr
+    assert "Warning: 3 cell(s) of the comparison are empty" in result.stderr
+    assert "complete_with_gaps" in result.stderr
+    assert "left out" not in result.stderr
     data = json.loads((out / "comparison.json").read_text(encoding="utf-8"))
-    cells = [row["cells"]["ollama"] for row in data["rows"]]
-    assert "empty reply" in cells[0]["error"]
-    assert cells[1]["prompt"]
-    assert "llama runner process has terminated" in cells[2]["error"]
-    assert cells[3]["error"] == "Not available."
+    ollama_cells = [row["cells"]["ollama"] for row in data["rows"]]
+    assert "empty reply" in ollama_cells[0]["error"]
+    assert ollama_cells[1]["prompt"] and ollama_cells[3]["prompt"]
+    assert "llama runner process has terminated" in ollama_cells[2]["error"]
+    assert data["totals"]["ollama"]["failed"] == 2
+
+    # Again: the failed cells are asked for once more, the rest reused; now none is empty.
+    fake_ollama.clear()
+    fake_anthropic.clear()
+    again = invoke("illustrate", "foundry.txt", "--llm", "compare", "--dry-run", "--json")
+    assert again.exit_code == 0, again.output
+    summary = json.loads(again.stdout)
+    assert (summary["status"], summary["empty_cells"], summary["failures"]) == ("complete", 0, [])
+    assert len(fake_ollama.generation_requests) == 2
+    assert len(fake_anthropic.message_requests) == 1
+
+
+def test_illustrate_compare_leaves_out_a_method_that_stops_working(
+    in_tmp_cwd: Path,
+    costs_dir: Path,
+    fake_anthropic: FakeAnthropicServer,
+    fake_ollama: FakeOllamaServer,
+    monkeypatch: pytest.MonkeyPatch,
+    closed_port: int,
+) -> None:
+    (in_tmp_cwd / "foundry.txt").write_text(NOVEL, encoding="utf-8")
+    fake_ollama.reply(times=1)  # sentence 1.1 is fine
+    fake_ollama.fail(404, "model 'llama3.2' not found")  # then the model is removed
+    fake_anthropic.reply(times=2)
+    fake_anthropic.fail(401)  # the key is revoked at sentence 1.3
+    result = invoke("illustrate", "foundry.txt", "--llm", "compare", "--dry-run", "-q", "--json")
+    assert result.exit_code == 3, result.output
+    assert "Traceback" not in result.output
+    # Said when it happens: from which sentence on, and how many cells that empties.
+    assert (
+        "Warning: ollama stopped working at sentence 1.2, so it is left out of the rest of "
+        "this run: its cells from sentence 1.2 on (3) are empty."
+    ) in result.stderr
+    assert "ollama pull llama3.2" in result.stderr
+    assert (
+        "Warning: haiku stopped working at sentence 1.3, so it is left out of the rest of "
+        "this run: its cells from sentence 1.3 on (2) are empty."
+    ) in result.stderr
+    assert "Warning: 5 cell(s) of the comparison are empty" in result.stderr
+    # Neither is asked again once it is left out.
+    assert len(fake_ollama.generation_requests) == 2
+    assert len(fake_anthropic.message_requests) == 3
+    summary = json.loads(result.stdout)
+    assert (summary["status"], summary["empty_cells"]) == ("complete_with_gaps", 5)
+    assert summary["unavailable"]["ollama"].startswith("left out from sentence 1.2 on: ")
+    assert summary["unavailable"]["haiku"].startswith("left out from sentence 1.3 on: ")
+    out = in_tmp_cwd / "scenewright-out" / "foundry"
+    data = json.loads((out / "comparison.json").read_text(encoding="utf-8"))
+    ollama_cells = [row["cells"]["ollama"] for row in data["rows"]]
+    assert ollama_cells[0]["prompt"]
+    assert "ollama pull llama3.2" in ollama_cells[1]["error"]
+    assert [cell["error"] for cell in ollama_cells[2:]] == ["Not available."] * 2
+    # Methods that could not run from the start are warned about then, and not gaps.
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{closed_port}")
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    keyword_only = invoke("illustrate", "foundry.txt", "--llm", "compare", "--dry-run", "-q",
+                          "--out", "other")  # fmt: skip
+    assert keyword_only.exit_code == 0, keyword_only.output
+    assert "Warning: ollama is not available" in keyword_only.stderr
+    assert "cell(s) of the comparison are empty" not in keyword_only.stderr
+    run = json.loads((in_tmp_cwd / "other" / "run.json").read_text(encoding="utf-8"))
+    assert (run["status"], run["empty_cells"]) == ("complete", 0)
 
 
 def test_illustrate_ollama_alone(

@@ -21,8 +21,10 @@ it as it is, with no traceback::
         ├── ModelNotFoundError       404: retired, misspelt or not pulled (Ollama)
         ├── AuthenticationError      401/403: the key was refused
         ├── RateLimitError           429/529 still failing after retries
-        ├── ServiceError             5xx, timeouts, connection failures, Ollama not running
-        └── EmptyReplyError          the model answered with no usable prompt
+        ├── ServiceError             5xx, timeouts, a reply cut short
+        │   └── ServiceUnavailableError  cannot work at all: not running, unreachable,
+        │                                not Ollama, no credit, out of memory, too slow
+        └── EmptyReplyError          the model answered with no usable prompt, or refused
 
 Warnings that do not stop a run are ``ScenewrightWarning`` (a ``UserWarning``);
 the CLI prints them to stderr.
@@ -100,6 +102,17 @@ class RateLimitError(PromptError):
 
 class ServiceError(PromptError):
     """The API failed, timed out, or could not be reached."""
+
+
+class ServiceUnavailableError(ServiceError):
+    """The service cannot work at all for now: every further call would fail the same way.
+
+    Its server is not running or cannot be reached (refused, no such host, https spoken
+    to plain http), is not Ollama, has no credit left, has too little memory for the
+    model, or is too slow to finish a prompt. A run comparing methods leaves such a
+    method out for the rest of the run, where a failure for one sentence (a 400, a 500
+    after retries, an empty reply) leaves only that sentence's cell empty.
+    """
 
 
 class EmptyReplyError(PromptError):

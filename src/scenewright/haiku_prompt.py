@@ -53,6 +53,7 @@ from scenewright.errors import (
     ScenewrightError,
     ScenewrightWarning,
     ServiceError,
+    ServiceUnavailableError,
     UnknownModelError,
 )
 from scenewright.prompt_generator import (
@@ -310,7 +311,9 @@ def _translate(err: anthropic.APIError, model: str, client: anthropic.Anthropic)
             if configured
             else " Check your internet connection, proxy or firewall."
         )
-        return ServiceError(f"Could not connect to the Anthropic API at {where} ({retries}).{hint}")
+        return ServiceUnavailableError(
+            f"Could not connect to the Anthropic API at {where} ({retries}).{hint}"
+        )
     if not isinstance(err, anthropic.APIStatusError):
         return ServiceError(
             f"The Anthropic API sent a reply scenewright cannot read ({err.message}). "
@@ -351,12 +354,17 @@ def _translate(err: anthropic.APIError, model: str, client: anthropic.Anthropic)
             f"The Anthropic API failed ({what}), {retries}. This is on Anthropic's side: "
             "run the same command again later (see https://status.anthropic.com)."
         )
-    if err.api_message and "credit balance" in err.api_message.lower():
-        return PromptError(
+    if err.status_code == 402 or (err.api_message and "credit balance" in err.api_message.lower()):
+        return ServiceUnavailableError(
             f"The Anthropic account has no credit left ({what}). Add credit at "
             "https://console.anthropic.com/settings/billing, or use --llm keyword."
         )
-    return PromptError(f"The Anthropic API refused the request for model {model!r} ({what}).")
+    return PromptError(
+        f"The Anthropic API refused the request for model {model!r} ({what}); nothing was "
+        "billed. If it says the prompt is too long, shorten the descriptions in the character "
+        "sheet; otherwise check the model id given with --model, then run the same command "
+        "again."
+    )
 
 
 def _with_suggestion(err: UnknownModelError, model: str) -> UnknownModelError:

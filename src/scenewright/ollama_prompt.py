@@ -44,6 +44,7 @@ from scenewright.errors import (
     ModelNotFoundError,
     PromptError,
     ServiceError,
+    ServiceUnavailableError,
 )
 from scenewright.prompt_generator import (
     SYSTEM_INSTRUCTIONS,
@@ -226,7 +227,7 @@ def _tagged(name: str) -> str:
     return name if ":" in last else f"{name}:latest"
 
 
-def _not_running(where: str, model: str, detail: str) -> ServiceError:
+def _not_running(where: str, model: str, detail: str) -> ServiceUnavailableError:
     hint = ""
     if _host_of(where) in ("0.0.0.0", "::"):  # noqa: S104 - compared, not bound
         hint = (
@@ -238,7 +239,7 @@ def _not_running(where: str, model: str, detail: str) -> ServiceError:
             f" {config.OLLAMA_HOST_ENV} is set: check that Ollama listens there, or unset it "
             f"to use {config.DEFAULT_OLLAMA_HOST}."
         )
-    return ServiceError(
+    return ServiceUnavailableError(
         f"Ollama is not running at {where} ({detail}).{hint}\n"
         "Start it: open the Ollama app (Windows, macOS), or run `ollama serve` in another "
         "terminal (Linux, or anywhere).\n"
@@ -262,8 +263,8 @@ def _not_pulled(where: str, model: str, available: list[str] | None = None) -> M
     )
 
 
-def _not_ollama(where: str, detail: str) -> ServiceError:
-    return ServiceError(
+def _not_ollama(where: str, detail: str) -> ServiceUnavailableError:
+    return ServiceUnavailableError(
         f"The server at {where} does not answer like Ollama ({detail}). If another program "
         f"uses that address, set {config.OLLAMA_HOST_ENV} to where Ollama listens, or unset "
         f"it to use {config.DEFAULT_OLLAMA_HOST}. If it is Ollama, update it ({DOWNLOAD_URL})."
@@ -287,7 +288,7 @@ def _causes(err: BaseException) -> list[BaseException]:
     return chain
 
 
-def _connection_failed(err: BaseException, where: str, model: str) -> ServiceError:
+def _connection_failed(err: BaseException, where: str, model: str) -> ServiceUnavailableError:
     """Why a connection to ``where`` failed, told apart: no such host, https spoken to a
     plain http server, an untrusted certificate, or nothing listening.
     """
@@ -301,14 +302,14 @@ def _connection_failed(err: BaseException, where: str, model: str) -> ServiceErr
     url = urllib.parse.urlsplit(where)
     host = _host_of(where)
     if any(isinstance(cause, socket.gaierror) for cause in chain):
-        return ServiceError(
+        return ServiceUnavailableError(
             f"Cannot reach Ollama at {where}: host not found ({detail}): {host!r} is not a "
             f"name this computer can look up. Please check {config.OLLAMA_HOST_ENV} (it is "
             f"{os.environ.get(config.OLLAMA_HOST_ENV, '')!r}) for a typing mistake, or unset "
             f"it to use {config.DEFAULT_OLLAMA_HOST}."
         )
     if any(isinstance(cause, ssl.SSLCertVerificationError) for cause in chain):
-        return ServiceError(
+        return ServiceUnavailableError(
             f"Cannot reach Ollama at {where}: the server's https certificate is not trusted "
             f"here ({detail}). Add its certificate authority to this computer's trusted ones, "
             f"or, if Ollama runs on this computer, set {config.OLLAMA_HOST_ENV} to its plain "
@@ -316,7 +317,7 @@ def _connection_failed(err: BaseException, where: str, model: str) -> ServiceErr
         )
     if any(isinstance(cause, ssl.SSLError) for cause in chain):
         port = f":{url.port}" if url.port else ""
-        return ServiceError(
+        return ServiceUnavailableError(
             f"Cannot reach Ollama at {where}: an https connection failed ({detail}), as the "
             "server there speaks plain http (Ollama itself serves http, not https). Please "
             f"set {config.OLLAMA_HOST_ENV} to http://{url.hostname}{port}, or to the https "
@@ -326,8 +327,8 @@ def _connection_failed(err: BaseException, where: str, model: str) -> ServiceErr
     return _not_running(where, model, reason.lower() if reason[:1].isupper() else reason)
 
 
-def _timed_out(where: str, model: str) -> ServiceError:
-    return ServiceError(
+def _timed_out(where: str, model: str) -> ServiceUnavailableError:
+    return ServiceUnavailableError(
         f"Ollama at {where} did not finish a prompt with {model!r} within "
         f"{config.OLLAMA_TIMEOUT_SECONDS:g} seconds. The first request loads the model, and a "
         "computer without a suitable GPU is slow: try a smaller model with --ollama-model "
@@ -349,7 +350,7 @@ def _translate(err: Exception, where: str, model: str) -> PromptError:
             return _not_ollama(where, f"it answered {status}to /api/chat")
         detail = _shortened(detail)
         if "memory" in detail.lower():
-            return ServiceError(
+            return ServiceUnavailableError(
                 f"Ollama at {where} cannot run {model!r}: {detail}. Choose a smaller model "
                 "with --ollama-model (e.g. `ollama pull qwen2.5:0.5b`), close other "
                 "programs, or use --llm keyword."

@@ -6,7 +6,11 @@ run can be interrupted at any point and started again without paying twice.
 ``llm="compare"`` writes every sentence's prompt by every method (``METHODS``) and the
 comparison page (``scenewright.comparison``). A method that cannot run here is left out
 and reported, and one that fails for a sentence leaves that cell empty; the other
-methods go on. A run of one method stops at its first error instead.
+methods go on. A method that stops working in the middle of the run (``METHOD_DOWN``:
+its server stopped, its model or key went away) is left out from that sentence on, with
+a warning. A run that ends with empty cells has the status ``complete_with_gaps``
+(``RunResult.empty_cells`` says how many). A run of one method stops at its first error
+instead.
 """
 
 from __future__ import annotations
@@ -32,12 +36,14 @@ from scenewright.budget import BudgetLimits, SessionBudget
 from scenewright.characters import load_characters
 from scenewright.cost_tracker import CostTracker
 from scenewright.errors import (
+    AuthenticationError,
     BudgetError,
     ConfigError,
-    EmptyReplyError,
+    ModelNotFoundError,
     PromptError,
     ScenewrightError,
     ScenewrightWarning,
+    ServiceUnavailableError,
 )
 from scenewright.estimate import (
     Estimate,
@@ -92,6 +98,19 @@ COMPARE = "compare"
 # Every value --llm takes.
 LLM_CHOICES = (*METHODS, COMPARE)
 
+# Errors after which every further call of a method would fail the same way (its server is
+# not running or cannot be reached, its model or key is refused, its account has no
+# credit): a compare run leaves the method out from that sentence on. Any other failure (a
+# 400 for one request, a 500 after retries, an empty or refused reply) empties one cell.
+METHOD_DOWN: tuple[type[PromptError], ...] = (
+    ServiceUnavailableError,
+    ModelNotFoundError,
+    AuthenticationError,
+)
+
+# run.json's status for a run that went through every sentence but left cells empty.
+COMPLETE_WITH_GAPS = "complete_with_gaps"
+
 
 @dataclass(frozen=True)
 class IllustrateOptions:
@@ -121,6 +140,9 @@ class RunResult:
     methods: tuple[str, ...] = ()  # the methods asked for, in column order
     unavailable: dict[str, str] = field(default_factory=dict)  # method -> why it did not run
     failures: list[PromptFailure] = field(default_factory=list)  # compare: cells left empty
+    # compare: method -> (the sentence it was left out from, the cells after it not tried)
+    left_out: dict[str, tuple[str, int]] = field(default_factory=dict)
+    status: str = "running"  # run.json's status once the prompts are written
     comparison: Path | None = None  # comparison.html, for --llm compare
     images: RenderReport | None = None  # the render stage's report, unless dry_run
     storyboard: Path | None = None  # storyboard.html
@@ -132,6 +154,13 @@ class RunResult:
     @property
     def reused(self) -> int:
         return sum(1 for e in self.entries if e.reused)
+
+    @property
+    def empty_cells(self) -> int:
+        """Cells of a compare run with no prompt: the sentences a method failed, and those
+        after a method was left out. Methods that could not run at all are not counted.
+        """
+        return len(self.failures) + sum(after for _, after in self.left_out.values())
 
 
 def session_name_for(chapters: tuple[Chapter, ...], novel: Novel) -> str:
@@ -455,20 +484,21 @@ class IllustrationRun:
         )
         status = "failed"
         try:
-            for scene in self.scenes:
+            for position, scene in enumerate(self.scenes):
                 for method in list(active):
                     try:
                         entry = self._prompt_for(scene, method, cache, tracker)
                     except PromptError as error:
                         if not self.compare:
                             raise
-                        self._failed(scene, method, error, result, active)
+                        after = len(self.scenes) - position - 1
+                        self._failed(scene, method, error, result, active, after)
                         continue
                     result.entries.append(entry)
                     if on_entry is not None:
                         on_entry(scene, entry)
             result.complete = True
-            status = "complete"
+            status = COMPLETE_WITH_GAPS if result.empty_cells else "complete"
         except BudgetError:
             status = "stopped_at_budget"
             raise
@@ -476,6 +506,7 @@ class IllustrationRun:
             status = "interrupted"
             raise
         finally:
+            result.status = status
             with _interrupts_deferred():
                 if (
                     owns_tracker
@@ -504,6 +535,7 @@ class IllustrationRun:
                         "prompts": len(result.entries),
                         "generated": result.generated,
                         "reused": result.reused,
+                        "empty_cells": result.empty_cells,
                     },
                 )
         if self.render_settings is not None:
@@ -530,10 +562,13 @@ class IllustrationRun:
                 progress=self.render_progress,
             )
             status = "complete" if result.images.complete else "incomplete"
+            if status == "complete" and result.status == COMPLETE_WITH_GAPS:
+                status = COMPLETE_WITH_GAPS  # every image, but not every prompt
         except KeyboardInterrupt:
             status = "interrupted"
             raise
         finally:
+            result.status = status
             with _interrupts_deferred():
                 record = read_json(self.out_dir / RUN_FILENAME)
                 record["status"] = status
@@ -570,18 +605,30 @@ class IllustrationRun:
         error: PromptError,
         result: RunResult,
         active: list[str],
+        after: int,
     ) -> None:
-        """Record a compare run's failed cell; a method that is failing as a whole (not
-        just with an empty reply for this sentence) is dropped for the rest of the run, as
-        every further call would fail the same way and some take minutes to.
+        """Record a compare run's failed cell. A failure for this sentence (a 400, a 500
+        after retries, an empty or refused reply) empties this cell only. A method that
+        cannot work at all any more (``METHOD_DOWN``) is left out for the rest of the run,
+        as every further call would fail the same way, and some take minutes to: a warning
+        says from which sentence on, and how many cells that leaves empty.
         """
         model = self.model_for(method)
         result.failures.append(
             PromptFailure(scene.chapter, scene.index, scene.sentence, method, model, str(error))
         )
-        if not isinstance(error, EmptyReplyError):
-            active.remove(method)
-            self.unavailable[method] = f"stopped at sentence {scene.ref}: {error}"
+        if not isinstance(error, METHOD_DOWN):
+            return
+        active.remove(method)
+        result.left_out[method] = (scene.ref, after)
+        self.unavailable[method] = f"left out from sentence {scene.ref} on: {error}"
+        warnings.warn(
+            f"{method} stopped working at sentence {scene.ref}, so it is left out of the rest "
+            f"of this run: its cells from sentence {scene.ref} on ({after + 1}) are empty. "
+            f"{error}",
+            ScenewrightWarning,
+            stacklevel=4,
+        )
 
     def _write_comparison(self, result: RunResult, run_info: dict[str, Any]) -> Path:
         # Imported here: only compare runs need it.
