@@ -37,7 +37,7 @@ if TYPE_CHECKING:
         generate_prompt_with_haiku,
     )
     from scenewright.render import RenderSettings
-    from scenewright.usage import Cost, Usage, format_usd
+    from scenewright.usage import Usage, format_usd
 
 # Each public name and the module it lives in. Imported on first use, so that
 # `import scenewright` stays quick and `python -m scenewright.cost_tracker` runs cleanly.
@@ -45,7 +45,6 @@ _EXPORTS = {
     "Chapter": "scenewright.novel",
     "CharacterSheet": "scenewright.characters",
     "ConfigError": "scenewright.errors",
-    "Cost": "scenewright.usage",
     "CostTracker": "scenewright.cost_tracker",
     "IllustrateOptions": "scenewright.pipeline",
     "IllustrationRun": "scenewright.pipeline",
@@ -78,7 +77,6 @@ __all__ = [
     "Chapter",
     "CharacterSheet",
     "ConfigError",
-    "Cost",
     "CostTracker",
     "IllustrateOptions",
     "IllustrationRun",

@@ -1,4 +1,7 @@
-"""Token usage and money: two tiny value types and the one money formatter."""
+"""Token usage and money: the Usage value type, and the one money formatter.
+
+Money itself is a plain ``Decimal`` of US dollars everywhere, never a float.
+"""
 
 from __future__ import annotations
 
@@ -34,19 +37,6 @@ class Usage:
             self.cache_creation_input_tokens + other.cache_creation_input_tokens,
             self.cache_read_input_tokens + other.cache_read_input_tokens,
         )
-
-
-@dataclass(frozen=True)
-class Cost:
-    """An exact amount of US dollars."""
-
-    usd: Decimal = Decimal(0)
-
-    def __add__(self, other: Cost) -> Cost:
-        return Cost(self.usd + other.usd)
-
-    def __str__(self) -> str:
-        return format_usd(self.usd)
 
 
 def format_usd(amount: Decimal, places: int = 6) -> str:
