@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from conftest import require_images_extra
 from scenewright import config
 from scenewright.errors import ConfigError, MissingDependencyError, ScenewrightWarning
 from scenewright.manifest import PromptEntry, write_manifest
@@ -97,6 +98,11 @@ def images_json(out_dir: Path) -> dict[str, Any]:
         ({"seed": -5}, "--seed -5"),
         ({"width": 1001}, "try 1000"),
         ({"height": 4}, "multiple of 8"),
+        ({"width": 0}, "--width 0: SDXL needs at least 8 pixels .and a multiple of 8"),
+        ({"height": -64}, "--height -64: SDXL needs at least 8 pixels"),
+        ({"width": 100000, "height": 100000}, "--width 100000: the largest size rendered is 4096"),
+        ({"height": 4104}, "--height 4104: the largest size rendered is 4096"),
+        ({"steps": 1001}, "--steps 1001: give at most 1000"),
         ({"device": "gpu"}, "--device 'gpu'"),
     ],
 )
@@ -132,6 +138,46 @@ def test_auto_device_prefers_cuda_then_mps_then_cpu() -> None:
         choose_device("cuda", cuda=False, mps=True)
     with pytest.raises(ConfigError, match="Apple Silicon"):
         choose_device("mps", cuda=True, mps=False)
+    assert choose_device("cuda:1", cuda=True, mps=False, cuda_count=2) == "cuda:1"
+    with pytest.raises(ConfigError, match=r"sees 1 CUDA GPU\(s\) here, numbered from 0 to 0"):
+        choose_device("cuda:1", cuda=True, mps=False, cuda_count=1)
+
+
+def test_size_and_steps_limits_are_named_and_allowed() -> None:
+    validate_settings(RenderSettings(width=4096, height=4096, steps=1000))
+    validate_settings(RenderSettings(width=8, height=8, steps=1))
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:1", "mps"])
+def test_an_absent_device_is_refused_before_any_prompt_is_written(
+    device: str, in_tmp_cwd: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_images_extra()
+    import torch
+    from click.testing import CliRunner
+
+    from scenewright.cli import cli
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    args = ["illustrate", "--sample", "--chapters", "1", "--device", device]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    assert f"--device {device}:" in result.output
+    assert "Traceback" not in result.output
+    assert not (in_tmp_cwd / "scenewright-out").exists()
+
+
+def test_a_size_too_large_is_refused_before_any_prompt_is_written(in_tmp_cwd: Path) -> None:
+    from click.testing import CliRunner
+
+    from scenewright.cli import cli
+
+    args = ["illustrate", "--sample", "--chapters", "1", "--width", "100000"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    assert "the largest size rendered is 4096" in result.output
+    assert not (in_tmp_cwd / "scenewright-out").exists()
 
 
 def test_missing_packages_name_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -531,6 +577,66 @@ def test_cpu_rendering_warns_with_the_expected_time(
     ours = [w for w in caught if issubclass(w.category, ScenewrightWarning)]
     assert len(ours) == 1  # once per run, not per image
     assert "for the 2 image(s) to render" in str(ours[0].message)
+
+
+@pytest.mark.parametrize(
+    ("device", "error"),
+    [
+        (
+            "cpu",
+            RuntimeError(
+                "DefaultCPUAllocator: can't allocate memory: you tried to allocate 4e10 bytes"
+            ),
+        ),
+        (
+            "cpu",
+            RuntimeError(
+                "[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: not enough memory"
+            ),
+        ),
+        ("cpu", MemoryError()),
+        ("cuda", RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")),
+    ],
+)
+def test_running_out_of_memory_gives_advice_that_fits_the_device(
+    tiny_model: Path,
+    tiny_renderer: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    device: str,
+    error: BaseException,
+) -> None:
+    from scenewright.errors import RenderError
+
+    def fail(*_: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(tiny_renderer, "_embeddings", fail)
+    monkeypatch.setattr(tiny_renderer, "device", device)
+    settings = tiny_settings(tiny_model)
+    with pytest.raises(RenderError) as caught:
+        tiny_renderer.render(["a", "b"], [1, 2], settings, lambda *_: None)
+    message = str(caught.value)
+    assert "ran out of memory" in message
+    assert "--batch-size 1" in message and "smaller --width/--height" in message
+    if device == "cpu":
+        assert "(RAM)" in message and "--device cpu" not in message
+    else:
+        assert "The GPU (cuda)" in message
+
+
+def test_other_render_failures_on_the_cpu_do_not_advise_the_cpu(
+    tiny_model: Path, tiny_renderer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scenewright.errors import RenderError
+
+    def fail(*_: Any) -> Any:
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    monkeypatch.setattr(tiny_renderer, "_embeddings", fail)
+    with pytest.raises(RenderError, match="another --sdxl-model") as caught:
+        tiny_renderer.render(["a"], [1], tiny_settings(tiny_model), lambda *_: None)
+    assert "--device cpu" not in str(caught.value)
 
 
 def test_a_folder_that_is_not_sdxl_is_a_clear_error(tmp_path: Path) -> None:

@@ -70,6 +70,11 @@ RENDER_PACKAGES = {
 INSTALL_HINT = 'pip install "scenewright[images]"'
 
 DEVICES = ("auto", "cuda", "mps", "cpu")
+# The largest --width or --height: SDXL was trained up to about 1.5 megapixels, and one
+# image of 4096x4096 already needs tens of GB of memory.
+MAX_SIZE = 4096
+# SDXL's scheduler has 1000 training timesteps: more denoising steps than that are noise.
+MAX_STEPS = 1000
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -125,6 +130,12 @@ def validate_settings(settings: RenderSettings) -> RenderSettings:
     prompt is no negative prompt, the device in lower case)."""
     if settings.steps < 1:
         raise ConfigError(f"--steps {settings.steps}: give at least 1 (SDXL's default is 50).")
+    if settings.steps > MAX_STEPS:
+        raise ConfigError(
+            f"--steps {settings.steps}: give at most {MAX_STEPS}, the number of timesteps "
+            "SDXL's scheduler was trained with (more would only add hours, and noise). "
+            "SDXL's default is 50; 20 to 60 is the useful range."
+        )
     if not math.isfinite(settings.guidance) or settings.guidance < 0:
         raise ConfigError(
             f"--guidance {settings.guidance}: give a number of 0 or more (SDXL's default is 5.0)."
@@ -135,7 +146,18 @@ def validate_settings(settings: RenderSettings) -> RenderSettings:
         raise ConfigError(f"--seed {settings.seed}: give a whole number from 0 to 2**63 - 1.")
     multiple = config.SDXL_SIZE_MULTIPLE
     for name, value in (("--width", settings.width), ("--height", settings.height)):
-        if value < multiple or value % multiple:
+        if value < multiple:
+            raise ConfigError(
+                f"{name} {value}: SDXL needs at least {multiple} pixels (and a multiple of "
+                f"{multiple}); its trained sizes, such as 1024, frame best."
+            )
+        if value > MAX_SIZE:
+            raise ConfigError(
+                f"{name} {value}: the largest size rendered is {MAX_SIZE} pixels (SDXL was "
+                "trained at about 1024x1024, and larger images need tens of GB of memory). "
+                "Render at 1024 and upscale the image with another tool."
+            )
+        if value % multiple:
             nearest = max(multiple, round(value / multiple) * multiple)
             raise ConfigError(
                 f"{name} {value}: SDXL needs a multiple of {multiple} pixels; try {nearest}."
@@ -179,14 +201,23 @@ def check_dependencies() -> None:
         )
 
 
-def choose_device(requested: str, *, cuda: bool, mps: bool) -> str:
-    """``auto``: CUDA, then Apple's MPS, then the CPU. Asking for an absent GPU is an error."""
+def choose_device(requested: str, *, cuda: bool, mps: bool, cuda_count: int | None = None) -> str:
+    """``auto``: CUDA, then Apple's MPS, then the CPU. Asking for an absent GPU is an error.
+
+    ``cuda_count``: how many CUDA GPUs there are, to check ``cuda:N`` (None: not checked).
+    """
     if requested == "auto":
         return "cuda" if cuda else "mps" if mps else "cpu"
     if requested.startswith("cuda") and not cuda:
         raise ConfigError(
             f"--device {requested}: PyTorch sees no CUDA GPU here. Install a CUDA build of "
             "PyTorch (see the README's rendering section), or use --device auto."
+        )
+    number = requested.partition(":")[2]
+    if number and cuda_count is not None and int(number) >= cuda_count:
+        raise ConfigError(
+            f"--device {requested}: PyTorch sees {cuda_count} CUDA GPU(s) here, numbered from "
+            f"0 to {cuda_count - 1}. Give one of those, or use --device cuda."
         )
     if requested == "mps" and not mps:
         raise ConfigError(
@@ -273,11 +304,31 @@ def check_model_available(source: ModelSource) -> None:
         )
 
 
+def check_device(requested: str) -> None:
+    """Fail before any prompt is written when the asked-for device is not here.
+
+    ``auto`` and ``cpu`` are always there; the others need torch, imported only for them.
+    """
+    if requested in {"auto", "cpu"}:
+        return
+    import torch
+
+    backend = getattr(torch.backends, "mps", None)
+    cuda = torch.cuda.is_available()
+    choose_device(
+        requested,
+        cuda=cuda,
+        mps=bool(backend is not None and backend.is_available()),
+        cuda_count=torch.cuda.device_count() if cuda else 0,
+    )
+
+
 def prepare(settings: RenderSettings) -> RenderSettings:
     """Everything a run checks before it spends anything: the settings, the optional
-    packages, and that the model can be found. Returns the settings normalized."""
+    packages, the device, and that the model can be found. Returns the settings normalized."""
     settings = check_settings(settings)
     check_dependencies()
+    check_device(settings.device)
     check_model_available(resolve_model(settings.sdxl_model))
     return settings
 

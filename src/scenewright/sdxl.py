@@ -31,6 +31,16 @@ _OUT_OF_MEMORY: type[Exception] = getattr(torch, "OutOfMemoryError", None) or (
     torch.cuda.OutOfMemoryError
 )
 
+# How allocators word running out of memory: CUDA's, and the CPU's on Linux, macOS and
+# Windows ("DefaultCPUAllocator: can't allocate memory", "not enough memory").
+_MEMORY_MARKERS = (
+    "out of memory",
+    "can't allocate memory",
+    "cannot allocate memory",
+    "not enough memory",
+    "defaultcpuallocator",
+)
+
 # transformers prints notes about optional packages (torchvision) as diffusers imports it;
 # they are for its developers, not for someone illustrating a novel. A user's own setting wins.
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -51,6 +61,31 @@ def _quiet_libraries() -> None:
 def _short(error: BaseException) -> str:
     text = " ".join(str(error).split()) or type(error).__name__
     return text if len(text) <= _ERROR_CHARS else text[: _ERROR_CHARS - 3] + "..."
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` says the device (GPU or the computer's RAM) ran out of memory."""
+    if isinstance(error, (_OUT_OF_MEMORY, MemoryError)):
+        return True
+    text = str(error).lower()
+    return any(marker in text for marker in _MEMORY_MARKERS)
+
+
+def out_of_memory_message(device: str, images: int, width: int, height: int, detail: str) -> str:
+    """What ran out, and the fixes that fit ``device``: never --device cpu on the CPU."""
+    what = (
+        "The computer ran out of memory (RAM)"
+        if device == "cpu"
+        else f"The GPU ({device}) ran out of memory"
+    )
+    fixes = ["a smaller --width/--height (1024x1024 is SDXL's own size)"]
+    if images > 1:
+        fixes.insert(0, "--batch-size 1")
+    fixes.append("close other programs that use " + ("memory" if device == "cpu" else "the GPU"))
+    return (
+        f"{what} rendering {images} image(s) at {width}x{height} ({detail}). "
+        f"Use {', or '.join(fixes)}."
+    )
 
 
 def _mps_available() -> bool:
@@ -122,7 +157,13 @@ class SDXLRenderer:
 
     def __init__(self, source: ModelSource, *, device: str = "auto") -> None:
         _quiet_libraries()
-        self.device = choose_device(device, cuda=torch.cuda.is_available(), mps=_mps_available())
+        cuda = torch.cuda.is_available()
+        self.device = choose_device(
+            device,
+            cuda=cuda,
+            mps=_mps_available(),
+            cuda_count=torch.cuda.device_count() if cuda else 0,
+        )
         # Half precision on a GPU: twice as fast and half the memory, with no visible loss.
         # The CPU has no fast float16, so it stays in float32.
         torch_dtype = torch.float32 if self.device == "cpu" else torch.float16
@@ -131,11 +172,15 @@ class SDXLRenderer:
         self.pipe = load_pipeline(source, torch_dtype)
         try:
             self.pipe.to(self.device)
-        except RuntimeError as error:  # out of memory included
+        except (RuntimeError, MemoryError) as error:  # out of memory included
+            advice = (
+                "SDXL needs about 16 GB of memory on the CPU; close other programs."
+                if self.device == "cpu"
+                else "SDXL needs about 8 GB of GPU memory; close other programs that use the "
+                "GPU, or use --device cpu."
+            )
             raise RenderError(
-                f"Could not move the SDXL model to {self.device} ({_short(error)}). SDXL needs "
-                "about 8 GB of GPU memory; close other programs that use the GPU, or use "
-                "--device cpu."
+                f"Could not move the SDXL model to {self.device} ({_short(error)}). {advice}"
             ) from error
         self.pipe.set_progress_bar_config(disable=True)
         self.scheduler = type(self.pipe.scheduler).__name__
@@ -288,16 +333,16 @@ class SDXLRenderer:
                     callback_on_step_end=step_end,
                     output_type="pil",
                 )
-        except _OUT_OF_MEMORY as error:
-            raise RenderError(
-                f"The GPU ran out of memory rendering {len(prompts)} image(s) at "
-                f"{settings.width}x{settings.height} ({_short(error)}). Use --batch-size 1, a "
-                "smaller size, or close other programs that use the GPU."
-            ) from error
-        except RuntimeError as error:
+        except (RuntimeError, MemoryError) as error:  # torch's OutOfMemoryError included
+            if is_out_of_memory(error):
+                raise RenderError(
+                    out_of_memory_message(
+                        self.device, len(prompts), settings.width, settings.height, _short(error)
+                    )
+                ) from error
             hint = (
-                "Use --batch-size 1 or a smaller size."
-                if "out of memory" in str(error).lower()
+                "Try another --sdxl-model."
+                if self.device == "cpu"
                 else "Try --device cpu to rule out the GPU, or another --sdxl-model."
             )
             raise RenderError(
