@@ -244,7 +244,7 @@ def _progress(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
     type=click.IntRange(min=1),
     default=config.DEFAULT_SDXL_STEPS,
     show_default=True,
-    help="Denoising steps per image.",
+    help="Denoising steps per image, at most 1000 (20 to 60 is the useful range).",
 )
 @click.option(
     "--guidance",
@@ -258,14 +258,14 @@ def _progress(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
     type=int,
     default=config.DEFAULT_SDXL_WIDTH,
     show_default=True,
-    help="Image width in pixels, a multiple of 8. SDXL's trained sizes frame best.",
+    help="Image width in pixels, a multiple of 8 up to 4096. SDXL's trained sizes frame best.",
 )
 @click.option(
     "--height",
     type=int,
     default=config.DEFAULT_SDXL_HEIGHT,
     show_default=True,
-    help="Image height in pixels, a multiple of 8.",
+    help="Image height in pixels, a multiple of 8 up to 4096.",
 )
 @click.option(
     "--negative-prompt",
