@@ -194,7 +194,7 @@ Title: A Test Book
 
 Author: Ann Author
 
-*** START OF THE PROJECT GUTENBERG EBOOK A TEST ***
+*** START OF THE  PROJECT GUTENBERG EBOOK A TEST ***
 
 A Test Book
 

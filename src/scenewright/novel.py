@@ -270,8 +270,8 @@ def _decode(data: bytes, name: str) -> tuple[str, str]:
 
 # --- Project Gutenberg header and footer -------------------------------------
 
-# "*** START OF THE PROJECT GUTENBERG EBOOK X ***", "*** START OF THIS PROJECT
-# GUTENBERG EBOOK X ***", and in the oldest files the line that closes the
+# The start marker ("*** START OF", then THE or THIS, then "PROJECT GUTENBERG EBOOK X
+# ***"), and in the oldest files the line that closes the
 # small print at the top, "*END*THE SMALL PRINT! FOR PUBLIC DOMAIN ETEXTS*...".
 _PG_START = re.compile(
     r"^[ \t]*\*+[ \t]*START[ \t]+OF[ \t]+(?:THE|THIS)[ \t]+PROJECT[ \t]+GUTENBERG.*$"

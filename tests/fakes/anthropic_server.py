@@ -65,7 +65,8 @@ __all__ = [
     "token_count",
 ]
 
-DEFAULT_API_KEY = "sk-ant-api03-fake-key-for-tests-only"
+# Shaped like a key, and too short to be mistaken for a real one by a secret scanner.
+DEFAULT_API_KEY = "sk-ant-fake-test-key"
 DEFAULT_REPLY = "an old stone lighthouse on a cliff at dusk, stormy sea, detailed illustration"
 
 KNOWN_MODELS = frozenset(
