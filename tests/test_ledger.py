@@ -161,6 +161,8 @@ CORRUPT = {
     "truncated": (DOCUMENT_LEDGER[:80].encode(), "not valid JSON"),
     "binary": (bytes(range(256)), "not UTF-8"),
     "list": (b"[]", "instead of an object"),
+    "null": (b"null", "holds null instead of an object"),
+    "true": (b"true", "holds true instead of an object"),
     "no sessions": (
         b'{"total_input_tokens":0,"total_output_tokens":0,"total_cost_usd":0}',
         "'sessions'",
@@ -169,7 +171,14 @@ CORRUPT = {
         DOCUMENT_LEDGER.replace('"input_tokens": 5000', '"input_tokens": -5').encode(),
         "sessions[0].input_tokens is -5",
     ),
-    "bool": (DOCUMENT_LEDGER.replace('"api_calls": 10', '"api_calls": true').encode(), "api_calls"),
+    "bool": (
+        DOCUMENT_LEDGER.replace('"api_calls": 10', '"api_calls": true').encode(),
+        "api_calls is true, not a whole number",
+    ),
+    "null cost": (
+        DOCUMENT_LEDGER.replace('"cost_usd": 0.008', '"cost_usd": null').encode(),
+        "cost_usd is null,",
+    ),
     "string cost": (
         DOCUMENT_LEDGER.replace('"cost_usd": 0.008', '"cost_usd": "eight cents"').encode(),
         "cost_usd",

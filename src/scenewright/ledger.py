@@ -162,6 +162,9 @@ def check_costs_dir_writable(path: Path) -> Path:
 
 
 def _describe(value: object) -> str:
+    """``value`` for a message about a JSON file: null, true and false in JSON's words."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -1069,12 +1072,13 @@ def repair_ledger(
         if raw is None:
             report.existed = False
             return report
+        unparsable = False  # not `data is None`: a file holding JSON null parses to None
         try:
             data: Any = _parse(ledger.path, raw)
         except LedgerCorruptError as error:
             if not reset_corrupt:
                 raise
-            data = None
+            data, unparsable = None, True
             report.sessions_set_aside.append(f"the whole file: {error}".split(". ")[0])
         sessions: list[dict[str, Any]] = []
         if isinstance(data, dict) and isinstance(data.get("sessions"), list):
@@ -1091,7 +1095,7 @@ def repair_ledger(
                 sessions.append(session)
             if report.sessions_set_aside and not reset_corrupt:
                 raise _corrupt(ledger.path, report.sessions_set_aside[0], _SESSIONS)
-        elif data is not None:
+        elif not unparsable:
             problem = _top_problem(data) or "has no list of sessions"
             if not reset_corrupt:
                 raise _corrupt(ledger.path, problem)
