@@ -62,6 +62,16 @@ def test_amounts_and_where_limits_come_from(monkeypatch: pytest.MonkeyPatch) -> 
     for bad in ("abc", "-1", "nan", "1e99", ""):
         with pytest.raises(ConfigError, match="--budget"):
             parse_usd(bad, option="--budget")
+    for bad in ("abc", "nan", "inf", ""):
+        with pytest.raises(ConfigError, match="is not an amount of US dollars"):
+            parse_usd(bad, option="--budget")
+    for large in ("1e9", "1000000000", "$1e99"):
+        with pytest.raises(ConfigError, match=r"too large: give an amount under \$1,000,000,000"):
+            parse_usd(large, option="--max-total")
+    assert parse_usd("999999999.99", option="--budget") == Decimal("999999999.99")
+    for nothing in ("0", "-1", "-0", "$0.00", "-1e99"):
+        with pytest.raises(ConfigError, match=r"--budget .* must be more than \$0"):
+            parse_usd(nothing, option="--budget")
     assert resolve_limits() == BudgetLimits()
     monkeypatch.setenv(config.BUDGET_ENV, "0.25")
     monkeypatch.setattr(config, "DEFAULT_MAX_TOTAL_USD", Decimal(5))

@@ -98,7 +98,17 @@ def parse_usd(text: str, *, option: str) -> Decimal | None:
         amount = Decimal(cleaned)
     except InvalidOperation:
         amount = None
-    if amount is None or not amount.is_finite() or amount < 0 or amount >= _MAX_USD:
+    if amount is not None and amount.is_finite() and amount >= _MAX_USD:
+        raise ConfigError(
+            f"{option} {text.strip()!r} is too large: give an amount under "
+            f"${_MAX_USD:,}, or 'none' for no limit."
+        )
+    if amount is not None and amount.is_finite() and amount <= 0:
+        raise ConfigError(
+            f"{option} {text.strip()!r} is not a limit: it must be more than $0. Give an "
+            "amount such as 0.50 or 2, or 'none' for no limit."
+        )
+    if amount is None or not amount.is_finite():
         raise ConfigError(
             f"{option} {text.strip()!r} is not an amount of US dollars. Give one such as "
             f"0.50 or 2 (no currency sign needed), or 'none' for no limit."
