@@ -442,6 +442,22 @@ def test_chart_is_a_valid_png(costs_dir: Path, tmp_path: Path) -> None:
     assert wrong_by.exit_code == 2
 
 
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("", "-o is empty"), ("spend.jpg", "spend.jpg does not end in .png")],
+)
+def test_chart_output_that_is_not_a_png_name(
+    costs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str, expected: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_ledger(costs_dir, MIXED_SESSIONS)
+    result = invoke("costs", "chart", "-o", given)
+    assert result.exit_code == 1
+    assert expected in result.output
+    assert "Give a file name ending in .png, e.g. -o spend.png" in result.output
+    assert "not ." not in result.output
+
+
 def test_chart_without_matplotlib_says_how_to_get_it(
     costs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

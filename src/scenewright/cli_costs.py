@@ -344,6 +344,15 @@ def costs_chart(
     Needs matplotlib: pip install "scenewright[charts]".
     """
     _one_format(as_json, as_csv)
+    if output.suffix.lower() != ".png":
+        from scenewright.errors import ConfigError
+
+        # click turns `-o ''` into Path(''), which is `.`: say that no name was given.
+        given = "-o is empty" if str(output) in ("", ".") else f"{output} does not end in .png"
+        raise ConfigError(
+            f"The chart is a PNG image, and {given}. Give a file name ending in .png, "
+            "e.g. -o spend.png"
+        )
     from scenewright.charts import write_spend_chart
     from scenewright.reports import group_sessions, load_sessions, report_csv, report_json
 
