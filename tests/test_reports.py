@@ -11,14 +11,22 @@ import struct
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from click.testing import CliRunner, Result
 
 from scenewright.cli import cli
 from scenewright.fileio import dumps_json
-from scenewright.reports import NO_DATE, NO_MODEL, parse_date_bound, parse_timestamp
+from scenewright.reports import (
+    NO_DATE,
+    NO_MODEL,
+    SessionFilter,
+    SessionRow,
+    parse_date_bound,
+    parse_timestamp,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -440,6 +448,27 @@ def test_chart_is_a_valid_png(costs_dir: Path, tmp_path: Path) -> None:
     assert bad.exit_code == 1 and ".png" in bad.output
     wrong_by = invoke("costs", "chart", "--by", "model", "-o", str(tmp_path / "x.png"))
     assert wrong_by.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("pattern", "name", "matches"),
+    [
+        ("STRASSE*", "straße chapters", True),
+        ("*straße*", "STRASSE", True),
+        ("caf\u00e9*", "cafe\u0301 run", True),  # precomposed pattern, decomposed name
+        ("CAFE\u0301", "caf\u00c9", True),
+        ("cafe*", "caf\u00e9", False),  # an accent still counts
+        ("run [[]1]", "Run [1]", True),  # [[] is a literal [
+        ("run [1]", "run [1]", False),  # [1] is one character, 1
+        ("run [1]", "run 1", True),
+        ("chapter_?", "CHAPTER_7", True),
+    ],
+)
+def test_name_pattern_ignores_case_and_accent_encoding(
+    pattern: str, name: str, matches: bool
+) -> None:
+    row = cast(SessionRow, SimpleNamespace(session_name=name, when=None))
+    assert SessionFilter(name=pattern).matches(row) is matches
 
 
 @pytest.mark.parametrize(

@@ -93,8 +93,9 @@ def _filter_options(func: F) -> F:
         "--name",
         "pattern",
         metavar="PATTERN",
-        help="Only sessions whose name matches PATTERN, a glob (* any text, ? one character), "
-        "case-insensitive; use '*chapters_1*' to match part of a name.",
+        help="Only sessions whose name matches PATTERN, a glob: * is any text, ? one "
+        "character, [abc] one of those characters (write a literal [ as [[]). Case and accent "
+        "encoding do not matter; use '*chapters_1*' to match part of a name.",
     )(func)
     return func
 

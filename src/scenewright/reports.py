@@ -16,6 +16,7 @@ import calendar
 import fnmatch
 import os
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -268,11 +269,18 @@ def load_sessions(costs_dir: str | os.PathLike[str] | None = None) -> list[Sessi
     return rows
 
 
+def _fold(text: str) -> str:
+    """``text`` for caseless matching: NFC, case-folded (ß as ss), then NFC again, so that
+    precomposed and decomposed accents match and ``STRASSE`` matches ``straße``.
+    """
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
+
+
 @dataclass(frozen=True)
 class SessionFilter:
     """Which sessions a report covers: a name glob and a range of start dates."""
 
-    name: str | None = None  # fnmatch glob, case-insensitive
+    name: str | None = None  # fnmatch glob, case- and Unicode-normalisation-insensitive
     since: date | None = None  # inclusive
     until: date | None = None  # inclusive
 
@@ -288,7 +296,7 @@ class SessionFilter:
         return bool(self.name) or self.since is not None or self.until is not None
 
     def matches(self, row: SessionRow) -> bool:
-        if self.name and not fnmatch.fnmatchcase(row.session_name.lower(), self.name.lower()):
+        if self.name and not fnmatch.fnmatchcase(_fold(row.session_name), _fold(self.name)):
             return False
         if self.since is None and self.until is None:
             return True
