@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import anthropic
+import pytest
 import simplejson
 from click.testing import CliRunner
 
@@ -202,3 +203,22 @@ def test_output_in_a_narrow_encoding_never_crashes(costs_dir: Path) -> None:
         assert done.returncode == 0, done.stderr.decode("cp1252", "replace")
         assert b"Traceback" not in done.stderr
         assert "Drache ? ?" in done.stdout.decode("cp1252")
+
+
+@pytest.mark.parametrize(
+    "command", [("costs",), ("costs", "repair"), ("costs", "history"), ("costs", "report")]
+)
+def test_costs_dir_that_is_a_file_names_the_environment_variable(
+    costs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    a_file = tmp_path / "not-a-folder"
+    a_file.write_text("x", encoding="utf-8")
+    for where in (a_file, a_file / "inside"):
+        monkeypatch.setenv("SCENEWRIGHT_COSTS_DIR", str(where))
+        result = CliRunner().invoke(cli, list(command))
+        assert result.exit_code == 1, result.output
+        assert "SCENEWRIGHT_COSTS_DIR must be a folder" in result.output
+        assert f"{a_file} is a file" in result.output or f"{a_file}, above" in result.output
+        assert "nothing to repair" not in result.output
+        assert "Not a directory" not in result.output
+    assert a_file.read_text(encoding="utf-8") == "x"

@@ -114,8 +114,32 @@ def now_local() -> str:
 # --- Files ------------------------------------------------------------------------------------
 
 
+def _costs_dir_is_a_file(path: Path) -> LedgerError | None:
+    """The error to raise when ``path``, or a folder above it, is a regular file."""
+    try:
+        blocker = next((part for part in (path, *path.parents) if part.is_file()), None)
+    except OSError:
+        return None
+    if blocker is None:
+        return None
+    what = f"{path} is a file" if blocker == path else f"{blocker}, above {path}, is a file"
+    if (os.environ.get(config.COSTS_DIR_ENV) or "").strip():
+        return LedgerError(
+            f"The environment variable {config.COSTS_DIR_ENV} must be a folder, but {what}. "
+            f"Point {config.COSTS_DIR_ENV} at a folder (it is created if missing), or unset "
+            "it to use ./.costs."
+        )
+    return LedgerError(
+        f"The cost folder must be a folder, but {what}. Move that file away, or set the "
+        f"environment variable {config.COSTS_DIR_ENV} to a folder."
+    )
+
+
 def ensure_costs_dir(path: Path) -> Path:
     """Create the cost folder (owner-only) with a ``.gitignore`` that keeps it out of git."""
+    blocked = _costs_dir_is_a_file(path)
+    if blocked is not None:
+        raise blocked
     try:
         if not path.is_dir():
             path.mkdir(mode=_PRIVATE_DIR, parents=True, exist_ok=True)
@@ -484,7 +508,8 @@ class Ledger:
                     raise self._unreadable(error) from error
                 time.sleep(0.05)
             except OSError as error:
-                raise self._unreadable(error) from error
+                blocked = _costs_dir_is_a_file(self.costs_dir)
+                raise (blocked or self._unreadable(error)) from error
 
     def _unreadable(self, error: OSError) -> LedgerError:
         return LedgerError(
@@ -1064,6 +1089,9 @@ def repair_ledger(
     """
     ledger = Ledger(costs_dir)
     report = RepairReport(ledger.path)
+    blocked = _costs_dir_is_a_file(ledger.costs_dir)
+    if blocked is not None:
+        raise blocked
     if not ledger.path.exists():
         report.existed = False
         return report
