@@ -818,13 +818,11 @@ def render_images(
     return report
 
 
-def _skipped_record(
-    job: RenderJob,
-    settings: RenderSettings,
-    model: ModelSource,
-    earlier: Mapping[str, ImageRecord],
+def _job_record(
+    job: RenderJob, settings: RenderSettings, model: ModelSource, *, status: str
 ) -> ImageRecord:
-    base = ImageRecord(
+    """What every image record says, whether the image was rendered now or earlier."""
+    return ImageRecord(
         chapter=job.entry.chapter,
         index=job.entry.index,
         method=job.entry.method,
@@ -835,8 +833,17 @@ def _skipped_record(
         base_seed=settings.seed,
         model=model.location,
         settings=settings.image_settings(),
-        status="skipped",
+        status=status,
     )
+
+
+def _skipped_record(
+    job: RenderJob,
+    settings: RenderSettings,
+    model: ModelSource,
+    earlier: Mapping[str, ImageRecord],
+) -> ImageRecord:
+    base = _job_record(job, settings, model, status="skipped")
     old = earlier.get(job.entry.key)
     if old is None or old.path != job.path:
         return base
@@ -886,18 +893,8 @@ def _render_jobs(
         created = datetime.now(timezone.utc).isoformat(timespec="seconds")
         for job, image in zip(batch, images, strict=True):
             encoding = renderer.encoding(job.entry.prompt)
-            record = ImageRecord(
-                chapter=job.entry.chapter,
-                index=job.entry.index,
-                method=job.entry.method,
-                prompt_key=job.entry.key,
-                key=job.key,
-                path=job.path,
-                seed=job.seed,
-                base_seed=settings.seed,
-                model=model.location,
-                settings=settings.image_settings(),
-                status="rendered",
+            record = replace(
+                _job_record(job, settings, model, status="rendered"),
                 prompt_tokens=encoding.tokens,
                 chunks=encoding.chunks,
                 device=renderer.device,
